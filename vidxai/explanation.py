@@ -71,10 +71,14 @@ class Explanation:
         path = Path(path)
         if not path.is_file():
             raise VideoFileError(f"path: no such explanation file {path}")
-        with np.load(path, allow_pickle=False) as data:
+        try:
+            data = np.load(path, allow_pickle=False)
             info = json.loads(str(data["info"]))
-            if info.get("format") != _FORMAT:
-                raise ArgumentError("path", f"a {_FORMAT} file", info.get("format"))
+        except (ValueError, OSError, KeyError, json.JSONDecodeError) as err:
+            raise VideoFileError(f"path: {path} is not a vidxai explanation file ({err})") from err
+        with data:
+            if not isinstance(info, dict) or info.get("format") != _FORMAT:
+                raise VideoFileError(f"path: {path} is not a {_FORMAT} file")
             seg = None
             if "labels" in data:
                 labels = data["labels"]

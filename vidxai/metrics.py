@@ -42,14 +42,23 @@ class Curve:
         score(0) + delta. Returns ``(fractions, reached)``; unreached thresholds report 1.0
         with ``reached`` False (never NaN).
         """
-        deltas = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
-        if np.any(deltas < 0) or not np.all(np.isfinite(deltas)):
-            raise ArgumentError("thresholds", "finite non-negative score changes", thresholds)
+        deltas = check_thresholds(thresholds)
         change = (self.scores[0] - self.scores) if self.game == "deletion" else (self.scores - self.scores[0])
         hit = change[None, :] >= deltas[:, None] - 1e-12
         reached = hit.any(axis=1)
         first = np.where(reached, hit.argmax(axis=1), len(self.x) - 1)
         return np.where(reached, self.x[first], 1.0), reached
+
+
+def check_thresholds(thresholds) -> np.ndarray:
+    """Validate minimal-mask thresholds: finite, non-negative score changes."""
+    try:
+        deltas = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ArgumentTypeError("thresholds", "numbers (score changes)", describe(thresholds))
+    if deltas.ndim != 1 or deltas.size == 0 or np.any(deltas < 0) or not np.all(np.isfinite(deltas)):
+        raise ArgumentError("thresholds", "finite non-negative score changes", thresholds)
+    return deltas
 
 
 def unit_labels(unit, shape, patch: int = 16):
@@ -97,7 +106,10 @@ def _game(game, f, video, saliency, steps, unit, removed, order, batch_size, pro
     if not callable(f):
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
     video = check_video(video)
-    saliency = np.asarray(saliency, dtype=np.float32)
+    try:
+        saliency = np.asarray(saliency, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError("saliency", "a numeric (T, H, W) map", describe(saliency))
     if saliency.shape != video.shape[:3]:
         raise ArgumentError("saliency", f"a map of shape {video.shape[:3]}", saliency.shape)
     if not np.all(np.isfinite(saliency)):
@@ -153,6 +165,7 @@ def minimal_mask(f, video, saliency, *, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5), ga
     insertion raises it) by that much. Returns ``(fractions, reached, curve)``."""
     if game not in ("deletion", "insertion"):
         raise ArgumentError("game", "'deletion' or 'insertion'", repr(game))
+    check_thresholds(thresholds)
     curve = (deletion if game == "deletion" else insertion)(f, video, saliency, **kwargs)
     fractions, reached = curve.minimal_fraction(thresholds)
     return fractions, reached, curve

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._filters import gaussian_filter
-from .errors import ArgumentError, check_float, check_video, describe
+from .errors import ArgumentError, ArgumentTypeError, check_float, describe
 
 
 def compose(video, removed, mask):
@@ -52,6 +52,13 @@ class Removal:
     fill: Callable
     edge_sigma: float | None = None
 
+    def __post_init__(self):
+        if not callable(self.fill):
+            raise ArgumentTypeError("fill", "a callable (video, segmentation) -> removed video",
+                                    describe(self.fill))
+        if self.edge_sigma is not None:
+            check_float(self.edge_sigma, "edge_sigma", 0.0)
+
     def removed(self, video, segmentation=None) -> jax.Array:
         """The fully removed video ``(T, H, W, C)`` for ``video``."""
         out = jnp.asarray(self.fill(jnp.asarray(video), segmentation), dtype=jnp.float32)
@@ -66,8 +73,11 @@ def _edge(edge_sigma):
 
 def constant(value, edge_sigma: float | None = None) -> Removal:
     """Replace removed pixels with a constant grey level or RGB colour in [0, 1]."""
-    colour = np.asarray(value, dtype=np.float32)
-    if colour.ndim > 1 or colour.size not in (1, 3) or np.any((colour < 0) | (colour > 1)):
+    try:
+        colour = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError("value", "a level or an RGB triple in [0, 1]", describe(value))
+    if colour.ndim > 1 or colour.size not in (1, 3) or not np.all((colour >= 0) & (colour <= 1)):
         raise ArgumentError("value", "a level or an RGB triple in [0, 1]", describe(value))
     colour = colour.reshape(-1)
 

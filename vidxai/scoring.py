@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, check_int,
                      check_video, describe)
 from .removal import Removal, black, compose, segment_mask, soften
+from .segment import Segmentation
 
 OUTPUTS = ("prob", "logit", "raw")
 
@@ -173,6 +174,8 @@ def evaluate(f, video, segmentation, Z, removal: Removal | None = None, *, batch
     if not callable(f):
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
     video = check_video(video)
+    if not isinstance(segmentation, Segmentation):
+        raise ArgumentTypeError("segmentation", "a vidxai.Segmentation", describe(segmentation))
     segmentation.check_matches(video)
     z = check_coalitions(Z, segmentation.n)
     removal = black() if removal is None else removal

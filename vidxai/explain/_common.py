@@ -9,12 +9,15 @@ from ..removal import Removal, black
 from ..segment import Segmentation
 
 
-def prepare(f, video, segmentation=None, removal=None):
-    """Validate the common arguments; returns ``(video float32, removal)``."""
+def prepare(f, video, segmentation=None, removal=None, *, segmented=True):
+    """Validate the common arguments; returns ``(video float32, removal)``.
+
+    ``segmented=False`` for methods without a segmentation (RISE, occlusion).
+    """
     if not callable(f):
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
     video = check_video(video)
-    if segmentation is not None:
+    if segmented:
         if not isinstance(segmentation, Segmentation):
             raise ArgumentTypeError("segmentation", "a vidxai.Segmentation", describe(segmentation))
         segmentation.check_matches(video)

@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import sampling, surrogate
-from ..errors import ArgumentError, check_int, check_key, check_probability, check_shape3
+from ..errors import (ArgumentError, check_float, check_int, check_key, check_probability,
+                      check_shape3)
 from ..removal import cuboid_mask, rise_mask
 from ..scoring import evaluate, run_batches
 from ..segment import grid
@@ -32,6 +33,8 @@ def lime(f, video, segmentation, *, key, n_samples=1000, p=0.5, kernel_width=0.2
     key = check_key(key)
     n_samples = check_int(n_samples, "n_samples", minimum=1)
     p = check_probability(p, "p")
+    kernel_width = check_float(kernel_width, "kernel_width", 0.0, open_low=True)
+    alpha = check_float(alpha, "alpha", 0.0)
     draw = sampler or (lambda k, n_rows, n: sampling.bernoulli(k, n_rows, n, p))
     z = np.asarray(draw(key, n_samples, segmentation.n), dtype=bool)
     y = evaluate(f, video, segmentation, with_rows(z, True), removal, batch_size=batch_size,
@@ -91,7 +94,7 @@ def rise(f, video, *, key, cells=(4, 7, 7), n_samples=1000, p=0.5, shift=True, r
     samples whose cell bit was on), with ``segmentation`` the ``cells`` grid. ``shift=True``
     adds RISE's random sub-cell shift; ``False`` stretches the grid exactly (paper 001's code).
     """
-    video, removal = prepare(f, video, None, removal)
+    video, removal = prepare(f, video, None, removal, segmented=False)
     key = check_key(key)
     n_samples = check_int(n_samples, "n_samples", minimum=1)
     p = check_probability(p, "p")
@@ -140,7 +143,7 @@ def occlusion(f, video, *, size=None, stride=None, removal=None, batch_size=32, 
     per position (so positive = important, the opposite sign of the raw occluded score);
     the map averages, per voxel, the drops of the cuboids covering it.
     """
-    video, removal = prepare(f, video, None, removal)
+    video, removal = prepare(f, video, None, removal, segmented=False)
     dims = tuple(video.shape[:3])
     if size is None:
         size = tuple(max(1, d // k) for d, k in zip(dims, (4, 7, 7)))

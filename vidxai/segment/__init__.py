@@ -28,6 +28,8 @@ class Segmentation:
         if not np.issubdtype(np.dtype(labels.dtype), np.integer):
             raise ArgumentTypeError("labels", "an integer array", describe(labels))
         n = check_int(self.n, "n", minimum=1)
+        if min(labels.shape) < 1:
+            raise ArgumentError("labels", "a non-empty (T, H, W) array", describe(labels))
         labels = np.array(labels, dtype=np.int32)  # private copy: the caller's array stays theirs
         present = np.unique(labels)
         if present[0] < 0 or present[-1] >= n:

@@ -1,0 +1,111 @@
+"""Explainer overhead (issue: foundation): explainer wall time / model-only wall time.
+
+A small flax 3-D CNN on a real 16x112x112 clip. For LIME, Kernel SHAP, RISE and LOCO the
+explanation (sampling, perturbation, model, summary) is timed after one warm-up call, next
+to the model alone on the same number of inputs at the same batch size (also warm). Then
+the peak resident memory of one LIME explanation with N = 100 and with N = 1000 samples,
+each in a fresh process, and the SLIC time on 16x224x224.
+
+    python benchmarks/overhead.py [--samples 1000] [--batch-size 32]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import small_model, timed  # noqa: E402
+
+from vidxai import explain, scoring, segment  # noqa: E402
+from vidxai.io import read_video, sample_video  # noqa: E402
+
+
+def model_only(f, video, n_inputs, batch_size):
+    """The model alone on ``n_inputs`` videos in chunks of ``batch_size`` (jitted, warm)."""
+    step = jax.jit(f)
+    batch = jnp.broadcast_to(jnp.asarray(video), (batch_size,) + video.shape)
+    jax.block_until_ready(step(batch))
+    chunks = -(-n_inputs // batch_size)
+
+    def run():
+        return [np.asarray(step(batch)) for _ in range(chunks)]
+
+    return timed(run, repeat=1)
+
+
+def methods(f, video, seg, n):
+    key = jax.random.key(0)
+    return {
+        "lime": lambda b: explain.lime(f, video, seg, key=key, n_samples=n, batch_size=b),
+        "kernel_shap": lambda b: explain.kernel_shap(f, video, seg, key=key, n_samples=n, batch_size=b),
+        "rise": lambda b: explain.rise(f, video, key=key, n_samples=n, batch_size=b),
+        "loco": lambda b: explain.loco(f, video, seg, batch_size=b),
+    }
+
+
+def overhead(n, batch_size):
+    model, video = small_model()
+    f = scoring.score(model, 0)
+    seg = segment.slic(video)
+    print(f"video {video.shape}, {seg.n} SLIC supervoxels, N = {n}, batch {batch_size}, "
+          f"backend {jax.default_backend()}")
+    print(f"{'method':<12} {'evals':>6} {'explainer s':>12} {'model s':>9} {'ratio':>7}")
+    for name, run in methods(f, video, seg, n).items():
+        run(batch_size)  # warm-up: compile
+        start = time.perf_counter()
+        e = run(batch_size)
+        ours = time.perf_counter() - start
+        base = model_only(f, video, e.n_evals, batch_size)
+        print(f"{name:<12} {e.n_evals:>6} {ours:>12.2f} {base:>9.2f} {ours / base:>7.3f}")
+
+
+def peak_memory_child(n):
+    model, video = small_model()
+    f = scoring.score(model, 0)
+    seg = segment.grid(video, (4, 7, 7))
+    explain.lime(f, video, seg, key=jax.random.key(0), n_samples=n)
+    print(json.dumps({"n": n, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def peak_memory():
+    peaks = {}
+    for n in (100, 1000):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n)],
+                             capture_output=True, text=True, check=True).stdout
+        peaks[n] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
+    print(f"peak RSS of one LIME run: N=100 {peaks[100]:.0f} MB, N=1000 {peaks[1000]:.0f} MB, "
+          f"ratio {peaks[1000] / peaks[100]:.3f}")
+
+
+def slic_time():
+    video = read_video(sample_video("bikes"), num_frames=16, size=224, stride=2)
+    segment.slic(video[:2])  # import / warm-up
+    start = time.perf_counter()
+    seg = segment.slic(video)
+    print(f"SLIC on {video.shape[:3]}: {time.perf_counter() - start:.2f} s, {seg.n} supervoxels")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        return peak_memory_child(args.memory_child)
+    overhead(args.samples, args.batch_size)
+    peak_memory()
+    slic_time()
+
+
+if __name__ == "__main__":
+    main()
