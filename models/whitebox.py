@@ -1,0 +1,142 @@
+"""White-box regressors of TIEM (paper 002, Sec. 4.1, Eq. 8) with known ground truth.
+
+The regressor reads only a target set ``A`` of voxels ``(t, i, j)`` and returns the sum of
+their squared values, so its explanation is ``A`` itself:
+
+    f(X) = sum over (t, i, j) in A of sum over c in {R, G, B} of x[t, i, j, c]^2
+
+The paper defines Eq. 8 on single-channel frames ``x_t in R^{H x W}``. Our videos are RGB,
+so we sum the squares of the three channels of every target voxel (not of the channel
+mean): each channel is then an exact copy of the paper's single-channel regressor, and the
+input gradient is exactly ``2 x`` on every channel of a voxel of ``A`` and exactly ``0``
+elsewhere (no 1/3 factors, no rounding).
+
+Two target sets (``kind``), following Fig. 5 of paper 002:
+
+``"gentle"``: a rectangle of a quarter of the frame height and width that moves
+    diagonally downward, from the top-left corner in frame 0 to the bottom-right corner
+    in frame T-1, one step per frame.
+``"dynamic"``: the same rectangle, except that in frames 7 and 8 the target is reversed:
+    everything *outside* the rectangle. Frame numbers are 0-based: the paper's figure
+    captions number frames from 0, and its description of Fig. 2 (a gentle shift in frames
+    4-6 and 9-13 around the reversed frames 7 and 8) only adds up with 0-based numbers, so
+    the reversed frames are ``video[7]`` and ``video[8]`` (:data:`DYNAMIC_FRAMES`).
+
+Inputs are random-noise videos (every pixel i.i.d. uniform in [0, 1]), :func:`noise_video`.
+The paper evaluates with a 10% area constraint and a pointing game on ``A``.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vidxai.errors import ArgumentError, ArgumentTypeError, check_key, check_shape3, describe
+
+from models.base import Model
+
+KINDS = ("gentle", "dynamic")
+DEFAULT_SHAPE = (16, 112, 112)
+DYNAMIC_FRAMES = (7, 8)  # 0-based frames whose target is the complement of the rectangle
+RECT_FRACTION = 0.25     # rectangle side as a fraction of the frame height / width
+
+
+def _check_kind(kind) -> str:
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ArgumentError("kind", f"one of {list(KINDS)}", repr(kind))
+    return kind
+
+
+def _check_shape(shape, kind: str) -> tuple[int, int, int]:
+    t, h, w = check_shape3(shape, "shape")
+    if min(h, w) < 4:
+        raise ArgumentError("shape", "frames of at least 4x4 pixels", shape)
+    if t < 2:
+        raise ArgumentError("shape", "at least 2 frames (the rectangle must move)", shape)
+    if kind == "dynamic" and t <= max(DYNAMIC_FRAMES):
+        raise ArgumentError("shape", f"at least {max(DYNAMIC_FRAMES) + 1} frames for the dynamic "
+                            f"regressor (frames {DYNAMIC_FRAMES} are reversed)", shape)
+    return t, h, w
+
+
+def rectangle_track(shape=DEFAULT_SHAPE) -> np.ndarray:
+    """Boolean ``(T, H, W)``: the rectangle moving diagonally from top-left to bottom-right."""
+    t, h, w = check_shape3(shape, "shape")
+    rh, rw = max(1, round(RECT_FRACTION * h)), max(1, round(RECT_FRACTION * w))
+    out = np.zeros((t, h, w), bool)
+    for k in range(t):
+        s = k / (t - 1) if t > 1 else 0.0
+        top, left = round(s * (h - rh)), round(s * (w - rw))
+        out[k, top:top + rh, left:left + rw] = True
+    return out
+
+
+def target_set(kind: str, shape=DEFAULT_SHAPE) -> np.ndarray:
+    """The target set ``A`` of the ``kind`` regressor as a boolean ``(T, H, W)`` array."""
+    kind = _check_kind(kind)
+    shape = _check_shape(shape, kind)
+    a = rectangle_track(shape)
+    if kind == "dynamic":
+        for k in DYNAMIC_FRAMES:
+            a[k] = ~a[k]
+    a.setflags(write=False)
+    return a
+
+
+def noise_video(key: jax.Array, shape=DEFAULT_SHAPE) -> jax.Array:
+    """A random-noise input video ``(T, H, W, 3)``: every value i.i.d. uniform in [0, 1)."""
+    key = check_key(key)
+    t, h, w = check_shape3(shape, "shape")
+    return jax.random.uniform(key, (t, h, w, 3), jnp.float32)
+
+
+def _check_batch(video, shape) -> None:
+    """Static checks of a ``(B, T, H, W, 3)`` input (traceable: shapes and dtype only)."""
+    dims = getattr(video, "shape", None)
+    dtype = getattr(video, "dtype", None)
+    if dims is None or dtype is None:
+        raise ArgumentTypeError("video", "an array of shape (B, T, H, W, 3)", type(video).__name__)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ArgumentTypeError("video", "a floating-point video in [0, 1]", describe(video))
+    if len(dims) != 5 or tuple(dims[1:]) != (*shape, 3) or dims[0] < 1:
+        raise ArgumentError("video", f"a batch of shape (B, {shape[0]}, {shape[1]}, {shape[2]}, 3)",
+                            describe(video))
+
+
+def whitebox(kind: str, shape=DEFAULT_SHAPE) -> Model:
+    """The white-box regressor ``kind`` (``"gentle"`` or ``"dynamic"``) of paper 002, Eq. 8.
+
+    ``apply`` maps ``(B, T, H, W, 3)`` to ``(B,)`` = sum of ``x^2`` over the voxels of ``A``
+    and their three channels; ``meta["target_set"]`` is ``A`` (bool ``(T, H, W)``), the
+    ground truth of any explanation. ``jax.grad`` of the output is ``2 x`` on ``A`` and
+    ``0`` elsewhere, exactly.
+    """
+    kind = _check_kind(kind)
+    shape = _check_shape(shape, kind)
+    a = target_set(kind, shape)
+    weight = jnp.asarray(a, jnp.float32)[None, ..., None]  # 1 on A, 0 elsewhere
+
+    @jax.jit
+    def forward(video):
+        x = video.astype(jnp.float32)
+        # x * x has derivative 2x; multiplying by an exact 0/1 weight keeps it exact.
+        return jnp.sum(weight * (x * x), axis=(1, 2, 3, 4))
+
+    def apply(video):
+        _check_batch(video, shape)
+        return forward(video)
+
+    apply.__doc__ = f"(B, {shape[0]}, {shape[1]}, {shape[2]}, 3) -> (B,): sum of x^2 over the target set."
+    t, h, w = shape
+    return Model(
+        name=f"whitebox-{kind}",
+        apply=apply,
+        num_frames=t,
+        size=(h, w),
+        class_names=(),
+        differentiable=True,
+        min_frames=t,
+        meta={"target_set": a, "kind": kind, "paper": "002 (TIEM) Sec. 4.1, Eq. 8",
+              "dynamic_frames": DYNAMIC_FRAMES if kind == "dynamic" else (),
+              "channels": "sum over R, G, B of x^2"},
+    )
