@@ -109,14 +109,16 @@ def top_fraction(weights, fraction=0.3) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- pictures
-def overlay(video, saliency, cmap="jet", alpha=0.5, positive_only=False) -> np.ndarray:
+def overlay(video, saliency, cmap="jet", alpha=0.5, positive_only=False,
+            weighted=False) -> np.ndarray:
     """Heat map of a ``(T, H, W)`` saliency map blended over the video; uint8 frames.
 
     The map is stretched to ``[0, 1]`` over the whole clip (one scale for all frames, so
     frames compare), coloured with a matplotlib colormap (a name from
     ``matplotlib.colormaps`` or a ``Colormap``) and blended:
     ``(1 - alpha) * video + alpha * heat``. ``positive_only=True`` clips negative importance
-    to 0 first. Serves the saliency videos of papers 000 and 001.
+    to 0 first. ``weighted=True`` scales the blend per pixel by the stretched saliency, so
+    unimportant pixels show the plain video. Serves the saliency videos of papers 000 and 001.
     """
     import matplotlib
 
@@ -135,8 +137,10 @@ def overlay(video, saliency, cmap="jet", alpha=0.5, positive_only=False) -> np.n
         raise ArgumentTypeError("cmap", "a colormap name or matplotlib Colormap", describe(cmap))
     if positive_only:
         sal = np.maximum(sal, 0.0)
-    heat = colormap(stretch(sal))[..., :3].astype(np.float32)
-    return _to_uint8((1.0 - alpha) * frames + alpha * heat)
+    level = stretch(sal)
+    heat = colormap(level)[..., :3].astype(np.float32)
+    a = alpha * level[..., None] if weighted else alpha
+    return _to_uint8((1.0 - a) * frames + a * heat)
 
 
 def posneg(video, saliency, alpha=0.6) -> np.ndarray:
