@@ -14,26 +14,23 @@ class VidxaiError(Exception):
     """Base class of every error raised on purpose by vidxai."""
 
 
-class ArgumentError(VidxaiError, ValueError):
+class _ArgumentProblem(VidxaiError):
+    """An error about one named argument: ``"<name>: expected <what>, got <value>"``."""
+
+    def __init__(self, name: str, expected: str, got: object = None):
+        self.argument, self.expected = name, expected
+        msg = f"{name}: expected {expected}"
+        if got is not None:
+            msg += f", got {got}"
+        super().__init__(msg)
+
+
+class ArgumentError(_ArgumentProblem, ValueError):
     """An argument has the wrong value, shape or range."""
 
-    def __init__(self, name: str, expected: str, got: object = None):
-        self.argument, self.expected = name, expected
-        msg = f"{name}: expected {expected}"
-        if got is not None:
-            msg += f", got {got}"
-        super().__init__(msg)
 
-
-class ArgumentTypeError(VidxaiError, TypeError):
+class ArgumentTypeError(_ArgumentProblem, TypeError):
     """An argument has the wrong type or dtype."""
-
-    def __init__(self, name: str, expected: str, got: object = None):
-        self.argument, self.expected = name, expected
-        msg = f"{name}: expected {expected}"
-        if got is not None:
-            msg += f", got {got}"
-        super().__init__(msg)
 
 
 class ScoreFunctionError(VidxaiError, RuntimeError):
