@@ -62,10 +62,25 @@ def score(model, target: int | None = None, output: str = "prob"):
     return f
 
 
+_EAGER: dict = {}
+
+
 def is_eager(f, example_shape) -> bool:
-    """True when ``f`` must run outside jit (declared eager, or not traceable by JAX)."""
+    """True when ``f`` must run outside jit (declared eager, or not traceable by JAX).
+
+    The answer is cached per function and input shape (one abstract trace, no computation).
+    """
     if getattr(f, "vidxai_eager", False):
         return True
+    key = (f, tuple(example_shape))
+    if key not in _EAGER:
+        _EAGER[key] = _trace_fails(f, example_shape)
+        if len(_EAGER) > 256:
+            _EAGER.pop(next(iter(_EAGER)))
+    return _EAGER[key]
+
+
+def _trace_fails(f, example_shape) -> bool:
     try:
         jax.eval_shape(f, jax.ShapeDtypeStruct(example_shape, jnp.float32))
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
