@@ -169,3 +169,149 @@ def minimal_mask(f, video, saliency, *, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5), ga
     curve = (deletion if game == "deletion" else insertion)(f, video, saliency, **kwargs)
     fractions, reached = curve.minimal_fraction(thresholds)
     return fractions, reached, curve
+
+
+# ---------------------------------------------------------------------------------------
+# Pointing games: white-box (paper 002, Sec. 4.1), temporal (paper 002, Sec. 4.2) and the
+# bounding-box pointing game with a tolerance radius (paper 004, Sec. V-H).
+# ---------------------------------------------------------------------------------------
+from typing import NamedTuple  # noqa: E402
+
+from .errors import check_float  # noqa: E402
+
+
+def _finite_map(x, name: str, layout: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(name, f"a numeric array {layout}", describe(x))
+    if arr.size == 0:
+        raise ArgumentError(name, f"a non-empty array {layout}", describe(x))
+    if not np.all(np.isfinite(arr)):
+        raise ArgumentError(name, "finite values", "NaN or inf entries")
+    return arr
+
+
+def whitebox_pointing_game(mask, truth, threshold=0.5) -> float:
+    """Pointing game of paper 002, Sec. 4.1 (white-box regressors), in percent.
+
+    ``(highlighted in A - highlighted outside A) / highlighted * 100`` where ``A`` is the
+    ground-truth set ``truth`` (boolean, or 0/1, of the same shape as ``mask``, e.g.
+    ``(T, H, W)``) and a voxel is *highlighted* when ``mask > threshold`` (a count of voxels,
+    not a mass). 100 when every highlighted voxel lies in ``A``, -100 when none does; a mask
+    that highlights nothing scores 0 (never NaN).
+    """
+    mask = _finite_map(mask, "mask", "(T, H, W)")
+    truth_arr = np.asarray(truth)
+    if truth_arr.shape != mask.shape:
+        raise ArgumentError("truth", f"a boolean array of the mask's shape {mask.shape}",
+                            describe(truth_arr))
+    if truth_arr.dtype != bool:
+        if not np.issubdtype(truth_arr.dtype, np.number) or not np.all(
+                (truth_arr == 0) | (truth_arr == 1)):
+            raise ArgumentTypeError("truth", "a boolean (or 0/1) array", describe(truth_arr))
+        truth_arr = truth_arr.astype(bool)
+    threshold = check_float(threshold, "threshold")
+    highlighted = mask > threshold
+    total = int(highlighted.sum())
+    if total == 0:
+        return 0.0
+    inside = int((highlighted & truth_arr).sum())
+    return 100.0 * (inside - (total - inside)) / total
+
+
+def _frame_selection(frames, t: int, name: str) -> np.ndarray:
+    """A boolean ``(T,)`` vector from a boolean ``(T,)`` vector or frame indices."""
+    arr = np.asarray(frames)
+    if arr.dtype == bool:
+        if arr.shape != (t,):
+            raise ArgumentError(name, f"a boolean vector of shape ({t},) or frame indices",
+                                describe(arr))
+        return arr
+    arr = np.atleast_1d(arr)
+    if arr.size == 0:
+        return np.zeros(t, bool)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ArgumentTypeError(name, f"frame indices in 0..{t - 1} or a boolean ({t},) vector",
+                                describe(arr))
+    if arr.min() < 0 or arr.max() >= t:
+        raise ArgumentError(name, f"frame indices in 0..{t - 1}", arr.tolist())
+    out = np.zeros(t, bool)
+    out[arr] = True
+    return out
+
+
+def temporal_pointing_game(mask, signature_frames) -> float:
+    """Temporal pointing game of paper 002, Sec. 4.2, in percent.
+
+    The share of the unmasked (kept) region that lies in the signature frames:
+    ``sum of mask over the signature frames / sum of mask * 100``, with the mask's values
+    as the kept mass (a binary mask counts kept voxels). ``mask`` is ``(T, ...)`` with
+    non-negative values (``(T, H, W)`` preservation mask, or a ``(T,)`` per-frame mass);
+    ``signature_frames`` is a boolean ``(T,)`` vector or 0-based frame indices. 100 when
+    everything kept lies in the signature frames, 0 when nothing does; an empty mask
+    scores 0 (never NaN).
+    """
+    mask = _finite_map(mask, "mask", "(T, H, W)")
+    if mask.ndim < 1:
+        raise ArgumentError("mask", "an array (T, ...) with a leading frame axis", describe(mask))
+    if np.any(mask < 0):
+        raise ArgumentError("mask", "non-negative values (kept mass)", f"minimum {mask.min():.3g}")
+    t = mask.shape[0]
+    selected = _frame_selection(signature_frames, t, "signature_frames")
+    per_frame = mask.reshape(t, -1).sum(axis=1)
+    total = float(per_frame.sum())
+    if total <= 0.0:
+        return 0.0
+    return 100.0 * float(per_frame[selected].sum()) / total
+
+
+class PointingResult(NamedTuple):
+    """Bounding-box pointing game: ``rate`` (percent of annotated frames hit), per-frame
+    ``hits`` (bool ``(T,)``, False on frames without annotation) and ``annotated``."""
+
+    rate: float
+    hits: np.ndarray
+    annotated: np.ndarray
+
+
+def pointing_game(saliency, boxes, tolerance=7) -> PointingResult:
+    """Pointing game with a tolerance radius (paper 004, Sec. V-H; Zhang et al.'s metric).
+
+    ``saliency`` is ``(T, H, W)`` (or one ``(H, W)`` frame with one box); ``boxes`` is
+    ``(T, 4)`` rows ``[y0, x0, y1, x1]`` in pixel indices, both corners inclusive; a row that
+    contains NaN or equals ``[-1, -1, -1, -1]`` marks a frame without annotation. On each
+    annotated frame the maximum of the map (the first one in row-major order when several
+    pixels tie) is a hit when its Euclidean distance to the box is at most ``tolerance``
+    pixels (0 inside the box), i.e. a circle of that radius around it touches the box.
+    Returns a :class:`PointingResult`; the rate is over annotated frames only, and a clip
+    with no annotated frame is an error.
+    """
+    sal = _finite_map(saliency, "saliency", "(T, H, W)")
+    try:
+        box = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError("boxes", "a numeric (T, 4) array [y0, x0, y1, x1]", describe(boxes))
+    if sal.ndim == 2 and box.shape == (4,):
+        sal, box = sal[None], box[None]
+    if sal.ndim != 3:
+        raise ArgumentError("saliency", "a map of shape (T, H, W)", describe(sal))
+    t, h, w = sal.shape
+    if box.shape != (t, 4):
+        raise ArgumentError("boxes", f"an array of shape ({t}, 4) [y0, x0, y1, x1]", describe(box))
+    tolerance = check_float(tolerance, "tolerance", 0.0)
+    annotated = ~(np.isnan(box).any(axis=1) | np.all(box == -1, axis=1))
+    if not annotated.any():
+        raise ArgumentError("boxes", "at least one annotated frame", "no annotated rows")
+    good = box[annotated]
+    if np.any(np.isinf(good)) or np.any(good[:, 2] < good[:, 0]) or np.any(good[:, 3] < good[:, 1]):
+        raise ArgumentError("boxes", "finite rows [y0, x0, y1, x1] with y0 <= y1 and x0 <= x1",
+                            good.tolist()[:4])
+    flat = sal.reshape(t, -1).argmax(axis=1)
+    y, x = np.divmod(flat, w)
+    safe = np.where(annotated[:, None], box, 0.0)
+    dy = np.maximum.reduce([safe[:, 0] - y, np.zeros(t), y - safe[:, 2]])
+    dx = np.maximum.reduce([safe[:, 1] - x, np.zeros(t), x - safe[:, 3]])
+    hits = annotated & (np.hypot(dy, dx) <= tolerance)
+    rate = 100.0 * float(hits.sum()) / float(annotated.sum())
+    return PointingResult(rate, hits, annotated)

@@ -1,0 +1,158 @@
+"""Time importance scores of TIEM (paper 002, Eq. 1-4): window maskings, theta, valid sizes.
+
+Known answers: a model that reads only frames 5-8 gives a TIS that peaks there; a model
+that ignores the video hits the vanishing-sum guard and returns a uniform, finite TIS.
+"""
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vidxai import ArgumentError, ArgumentTypeError, removal
+from vidxai.explain.tis import TimeImportance, importance_from_scores, time_importance
+
+T, H, W = 16, 6, 6
+VIDEO = np.random.default_rng(0).uniform(0.1, 0.9, (T, H, W, 3)).astype(np.float32)
+VIDEO.setflags(write=False)
+
+
+def frames_5_to_8(x):
+    """Mean of the video over frames 5..8 (0-based): only those frames matter."""
+    return x[:, 5:9].mean(axis=(1, 2, 3, 4))
+
+
+def ignores_video(x):
+    return 0.0 * x.sum(axis=(1, 2, 3, 4)) + 0.7
+
+
+@pytest.fixture(scope="module")
+def result():
+    return time_importance(frames_5_to_8, VIDEO, batch_size=40)
+
+
+def test_tis_peaks_on_the_frames_the_model_reads(result):
+    assert isinstance(result, TimeImportance)
+    assert result.tis.shape == (T,)
+    assert 5 <= int(np.argmax(result.tis)) <= 8
+    assert result.tis[5:9].sum() > 0.5
+    np.testing.assert_allclose(result.tis.sum(), 1.0, rtol=1e-5)
+    assert np.all(np.isfinite(result.tis))
+
+
+def test_window_table_shape_rows_and_zeros(result):
+    win = result.windows
+    assert win.shape == (T, T)
+    for w in range(1, T + 1):
+        n = T - w + 1
+        np.testing.assert_allclose(win[w - 1, :n].sum(), 1.0, rtol=1e-5)  # Eq. 2 normalised
+        assert np.all(win[w - 1, n:] == 0)                               # no such window
+    # Single frames outside 5..8 do not matter at all; inside they share the drop.
+    np.testing.assert_allclose(win[0, [0, 1, 2, 3, 4, 9, 15]], 0.0, atol=1e-6)
+    assert np.all(win[0, 5:9] > 0.15)
+
+
+def test_theta_valid_sizes_and_evaluation_count(result):
+    assert result.theta.shape == (T,)
+    assert result.theta[T - 1] == 0.0           # w = T has a single start
+    for w in range(1, T + 1):
+        row = result.windows[w - 1, :T - w + 1]
+        np.testing.assert_allclose(result.theta[w - 1], np.abs(np.diff(row)).sum(), atol=1e-5)
+    top = result.theta.max()
+    expected = tuple(int(w) + 1 for w in np.flatnonzero(result.theta > 0.8 * top))
+    assert result.valid_sizes == expected and len(expected) >= 1
+    assert all(isinstance(w, int) and 1 <= w <= T for w in result.valid_sizes)
+    assert result.alpha == 0.8
+    assert result.n_evals == T * (T + 1) // 2 + 1
+
+
+def test_deterministic(result):
+    again = time_importance(frames_5_to_8, VIDEO, batch_size=7)
+    np.testing.assert_allclose(again.tis, result.tis, atol=1e-6)
+    np.testing.assert_allclose(again.windows, result.windows, atol=1e-6)
+    assert again.valid_sizes == result.valid_sizes
+
+
+def test_alpha_zero_uses_every_varying_size():
+    res = time_importance(frames_5_to_8, VIDEO, alpha=0.0)
+    assert res.valid_sizes == tuple(int(w) + 1 for w in np.flatnonzero(res.theta > 0))
+
+
+def test_model_ignoring_the_video_gives_uniform_tis():
+    res = time_importance(ignores_video, VIDEO)
+    np.testing.assert_allclose(res.tis, np.full(T, 1.0 / T), rtol=1e-6)
+    assert res.valid_sizes == ()
+    assert np.all(np.isfinite(res.windows)) and np.all(res.theta == 0)
+    for w in range(1, T + 1):
+        np.testing.assert_allclose(res.windows[w - 1, :T - w + 1], 1.0 / (T - w + 1), rtol=1e-6)
+
+
+def test_negative_drops_are_shifted_not_flipped():
+    """Hiding frames 5..8 *raises* the score: the ranking must not flip (no division by a
+    negative sum) and nothing is NaN."""
+    res = time_importance(lambda x: -frames_5_to_8(x), VIDEO)
+    assert np.all(np.isfinite(res.tis)) and np.all(np.isfinite(res.windows))
+    np.testing.assert_allclose(res.tis.sum(), 1.0, rtol=1e-5)
+    assert np.all(res.windows >= 0) and np.all(res.tis >= 0)
+    # Shifted rows: the windows that raise the score are the least important.
+    assert res.windows[0, 5:9].max() < res.windows[0, 0] - 1e-3
+    assert res.tis[5:9].max() < res.tis.max()
+
+
+def test_cancelling_sum_guard_is_finite():
+    # Drops [+1, -1, +1, -1]: the signed sum is 0; the row is shifted to its minimum.
+    tis, windows, theta, valid = importance_from_scores(
+        0.0, np.array([-1.0, 1.0, -1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]), 4, 0.8)
+    np.testing.assert_allclose(windows[0], [0.5, 0.0, 0.5, 0.0])
+    assert np.all(np.isfinite(tis)) and np.all(np.isfinite(theta))
+    np.testing.assert_allclose(tis.sum(), 1.0)
+    assert valid == (1,)
+
+
+def test_removed_state_accepts_removal_or_video(result):
+    a = time_importance(frames_5_to_8, VIDEO, removed=removal.constant(0.0))
+    b = time_importance(frames_5_to_8, VIDEO, removed=np.zeros(VIDEO.shape, np.float32))
+    np.testing.assert_allclose(a.tis, result.tis, atol=1e-6)
+    np.testing.assert_allclose(b.tis, result.tis, atol=1e-6)
+    # Grey removal: drops of both signs (frames darker or brighter than grey); still a
+    # finite, non-negative TIS summing to 1.
+    grey = time_importance(frames_5_to_8, VIDEO, removed=removal.constant(0.5))
+    assert np.all(np.isfinite(grey.tis)) and np.all(grey.tis >= 0)
+    np.testing.assert_allclose(grey.tis.sum(), 1.0, rtol=1e-5)
+    assert np.all(np.abs(grey.windows) <= 1.0 + 1e-6)
+
+
+@pytest.mark.parametrize("kwargs, error, argument", [
+    (dict(f=None), ArgumentTypeError, "f"),
+    (dict(video=np.zeros((4, 4, 3), np.float32)), ArgumentError, "video"),
+    (dict(video=np.zeros((4, 4, 4, 3), np.uint8)), ArgumentTypeError, "video"),
+    (dict(alpha=1.0), ArgumentError, "alpha"),
+    (dict(alpha=-0.1), ArgumentError, "alpha"),
+    (dict(alpha="0.8"), ArgumentTypeError, "alpha"),
+    (dict(removed=np.zeros((2, H, W, 3), np.float32)), ArgumentError, "removed"),
+    (dict(batch_size=0), ArgumentError, "batch_size"),
+])
+def test_bad_input_names_the_argument(kwargs, error, argument):
+    args = dict(f=frames_5_to_8, video=VIDEO)
+    args.update(kwargs)
+    f, video = args.pop("f"), args.pop("video")
+    with pytest.raises(error, match=rf"^{argument}:"):
+        time_importance(f, video, **args)
+
+
+def test_jax_array_video_is_accepted():
+    res = time_importance(frames_5_to_8, jnp.asarray(VIDEO[:10]))
+    assert res.tis.shape == (10,) and res.n_evals == 10 * 11 // 2 + 1
+
+
+def test_evaluation_count_is_the_number_of_rows_scored():
+    seen = []
+
+    def counting(x):
+        x = np.asarray(x)
+        seen.append(x.shape[0])
+        return x[:, 2:4].mean(axis=(1, 2, 3, 4))
+
+    counting.vidxai_eager = True
+    t = 6
+    res = time_importance(counting, VIDEO[:t], batch_size=t * (t + 1) // 2 + 1)
+    assert sum(seen) == res.n_evals == t * (t + 1) // 2 + 1
+    assert 2 <= int(np.argmax(res.tis)) <= 3
