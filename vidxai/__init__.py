@@ -8,9 +8,10 @@ Stages (paper 001's removal-based framework): ``io`` (read/write video), ``segme
 from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VideoFileError,
                      VidxaiError)
 from .explanation import Explanation
+from .scoring import evaluate, score
 from .segment import Segmentation
 
 __version__ = "0.1.0"
 
 __all__ = ["ArgumentError", "ArgumentTypeError", "ScoreFunctionError", "VideoFileError",
-           "VidxaiError", "Explanation", "Segmentation", "__version__"]
+           "VidxaiError", "Explanation", "Segmentation", "evaluate", "score", "__version__"]
