@@ -57,6 +57,7 @@ def score(model, target: int | None = None, output: str = "prob"):
         return out[:, target]
 
     f.target = target
+    f.output = output
     f.vidxai_eager = bool(getattr(model, "vidxai_eager", False))
     f.differentiable = bool(getattr(model, "differentiable", True))
     return f

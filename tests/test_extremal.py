@@ -1,0 +1,135 @@
+"""Extremal-perturbation methods: EP-3D, STEP, TIEM (vidxai.explain.extremal)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from models.whitebox import noise_video, whitebox
+from vidxai import masks as M
+from vidxai.errors import ArgumentError
+from vidxai.explain import _extremal_opt as opt
+from vidxai.explain import extremal as E
+from vidxai.scoring import score
+
+SHAPE = (6, 16, 16)
+SMALL = dict(step=4, sigma=3)
+
+
+def frames_reader(first, last):
+    """White-box regressor that reads only frames first..last (inclusive): sum of x^2."""
+    def f(x):
+        return jnp.sum(x[:, first:last + 1] ** 2, axis=(1, 2, 3, 4))
+    return f
+
+
+@pytest.fixture(scope="module")
+def video():
+    return np.asarray(noise_video(jax.random.key(0), SHAPE))
+
+
+def method_configs():
+    ones = np.ones((1, SHAPE[0]), np.float32)
+    return {"ep3d": (opt.Config(SHAPE, **SMALL), ones),
+            "step": (opt.Config(SHAPE, kernel=(3, 5, 5), kernel_stride=(1, 5, 5), **SMALL), ones),
+            "tiem": (opt.Config(SHAPE, per_frame=True, **SMALL), ones * 0.3)}
+
+
+@pytest.mark.parametrize("name", ["ep3d", "step", "tiem"])
+def test_gradient_only_where_it_should_be(video, name):
+    """Reward only (lambdas 0): the seed gradient lives on frames the model reads; the
+    mask-level reward gradient of a white-box regressor lives exactly on its target set."""
+    cfg, areas_t = method_configs()[name]
+    cfg = opt.Config(**{**cfg.__dict__, "lambda1": 0.0, "lambda2": 0.0, "reward": "linear"})
+    pyr = M.blur_pyramid(jnp.asarray(video))
+    grid = M.seed_grid_shape(SHAPE[1:], **SMALL)
+    seeds = jnp.full((1, SHAPE[0]) + grid, 0.7)
+    g, _ = jax.grad(opt._loss, has_aux=True)(seeds, frames_reader(2, 3), pyr, jnp.asarray([0.3]),
+                                            jnp.asarray(areas_t), jnp.asarray(200), cfg)
+    per_frame = np.abs(np.asarray(g))[0].sum(axis=(1, 2))
+    assert np.all(per_frame[[2, 3]] > 0) and np.all(per_frame[[0, 1, 4, 5]] == 0)
+    # with L_S on (above its area), frames the model ignores get only positive gradients
+    cfg_on = opt.Config(**{**cfg.__dict__, "lambda1": 300.0})
+    g_on, _ = jax.grad(opt._loss, has_aux=True)(seeds, frames_reader(2, 3), pyr,
+                                               jnp.asarray([0.05]), jnp.asarray(areas_t) * 0.1,
+                                               jnp.asarray(200), cfg_on)
+    assert np.asarray(g_on)[0, [0, 1, 4, 5]].min() >= 0 and np.asarray(g_on).max() > 0
+
+
+def test_whitebox_mask_gradient_on_target_set():
+    shape = (9, 16, 16)
+    model = whitebox("dynamic", shape)
+    f = score(model, output="raw")
+    video = noise_video(jax.random.key(1), shape)
+    pyr = M.blur_pyramid(video)
+    g = jax.grad(lambda m: -f(M.apply_pyramid(pyr, m)[None]).sum())(jnp.full(shape, 0.6))
+    nonzero = np.asarray(g) != 0
+    np.testing.assert_array_equal(nonzero, model.meta["target_set"])
+
+
+def test_ep3d_result_and_compiles_once(video):
+    f = frames_reader(2, 3)
+    before = opt.trace_count()
+    r = E.ep3d(f, video, areas=(0.05, 0.1, 0.15, 0.2), iterations=3, **SMALL)
+    r2 = E.ep3d(f, video, areas=(0.06, 0.12, 0.18, 0.3), iterations=3, **SMALL)
+    assert opt.trace_count() - before == 1  # one compilation for two 4-area runs
+    assert r.masks.shape == (4,) + SHAPE and r.history.shape == (3, 4)
+    assert r.scores.shape == (4,) and r.map.shape == SHAPE
+    assert r.map.max() == pytest.approx(1.0) and r.masks.min() >= 0 and r.masks.max() <= 1
+    assert r2.areas == (0.06, 0.12, 0.18, 0.3)
+    a, m = E.smallest_area(r, -1.0)
+    assert a == 0.05 and m.shape == SHAPE
+    assert E.smallest_area(r, 1e9) == (None, None)
+
+
+def test_eager_path_matches_scan(video):
+    f = frames_reader(1, 4)
+
+    def g(x):
+        return f(x)
+    g.vidxai_eager = True
+    r1 = E.step(f, video, areas=(0.1,), iterations=4, kernel=(3, 5, 5), lambda2_start=2, **SMALL)
+    r2 = E.step(g, video, areas=(0.1,), iterations=4, kernel=(3, 5, 5), lambda2_start=2, **SMALL)
+    assert r2.meta["eager"] and not r1.meta["eager"]
+    np.testing.assert_allclose(r1.masks, r2.masks, atol=1e-4)
+    np.testing.assert_allclose(r1.history, r2.history, rtol=1e-4)
+
+
+def test_tiem_per_frame_areas_follow_tis(video):
+    """With a flat model only the per-frame area loss acts: kept areas track a * l_t * T."""
+    def flat(x):
+        return 1e-6 * jnp.mean(x, axis=(1, 2, 3, 4))
+    tis = np.array([0.0, 0.1, 0.4, 0.3, 0.2, 0.0], np.float32)
+    r = E.tiem(flat, video, areas=(0.15,), tis=tis, iterations=300, **SMALL)
+    np.testing.assert_allclose(r.areas_t[0], np.clip(0.15 * tis * 6, 0, 1), rtol=1e-6)
+    kept = r.masks[0].mean(axis=(1, 2))
+    assert np.corrcoef(kept, r.areas_t[0])[0, 1] > 0.9
+    assert kept[2] > kept[1] > kept[0] and kept[0] < 0.05
+
+
+def test_tiem_uses_time_importance(video):
+    pytest.importorskip("vidxai.explain.tis")
+    r = E.tiem(frames_reader(2, 3), video, areas=(0.1,), iterations=2, **SMALL)
+    assert r.tis.shape == (6,) and r.windows.shape == (6, 6)
+    assert r.tis[[2, 3]].sum() > 0.5
+
+
+def test_bad_inputs(video):
+    f = frames_reader(0, 1)
+    for areas in ((0.0,), (1.0,), (0.1, 1.5), ()):
+        with pytest.raises(ArgumentError, match="areas"):
+            E.ep3d(f, video, areas=areas, iterations=1, **SMALL)
+    with pytest.raises(ArgumentError, match="kernel"):
+        E.step(f, video, kernel=(8, 11, 11), iterations=1, **SMALL)
+    with pytest.raises(ArgumentError, match="iterations"):
+        E.ep3d(f, video, iterations=0, **SMALL)
+
+    def nd(x):
+        return f(x)
+    nd.differentiable = False
+    with pytest.raises(ArgumentError, match="^f:"):
+        E.ep3d(nd, video, iterations=1, **SMALL)
+
+    def host(x):  # leaves JAX: no gradient
+        return jnp.asarray(np.asarray(x).sum(axis=(1, 2, 3, 4)))
+    with pytest.raises(ArgumentError, match="^f:"):
+        E.ep3d(host, video, iterations=1, **SMALL)
