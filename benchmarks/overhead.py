@@ -7,7 +7,7 @@ before and once after, and the ratio uses the mean of those two baseline times. 
 the peak resident memory of one LIME explanation with N = 100 and with N = 1000 samples,
 each in a fresh process, and the SLIC time on 16x224x224.
 
-    python benchmarks/overhead.py [--samples 1000] [--batch-size 32]
+    python benchmarks/overhead.py [--samples 1000] [--batch-size 32] [--methods lime ...]
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def methods(f, video, seg, n):
     }
 
 
-def overhead(n, batch_size):
+def overhead(n, batch_size, only=None):
     model, video = small_model()
     f = scoring.score(model, 0)
     seg = segment.slic(video)
@@ -62,6 +62,8 @@ def overhead(n, batch_size):
           f"backend {jax.default_backend()}")
     print(f"{'method':<12} {'evals':>6} {'explainer s':>12} {'model s':>9} {'ratio':>7}")
     for name, run in methods(f, video, seg, n).items():
+        if only and name not in only:
+            continue
         e = run(batch_size)  # warm-up: compile
         before = model_only(f, video, e.n_evals, batch_size)
         start = time.perf_counter()
@@ -101,13 +103,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--methods", nargs="*", default=None,
+                        help="subset of lime kernel_shap rise loco (default: all)")
+    parser.add_argument("--skip-extras", action="store_true", help="no memory / SLIC part")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         return peak_memory_child(args.memory_child)
-    overhead(args.samples, args.batch_size)
-    peak_memory()
-    slic_time()
+    overhead(args.samples, args.batch_size, args.methods)
+    if not args.skip_extras:
+        peak_memory()
+        slic_time()
 
 
 if __name__ == "__main__":
