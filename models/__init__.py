@@ -30,6 +30,12 @@ def _efficientnet(**kwargs) -> Model:
     return load_efficientnet_frames(**kwargs)
 
 
+def _trn(**kwargs) -> Model:
+    from .trn import load_trn_model
+
+    return load_trn_model(**kwargs)
+
+
 def _whitebox(kind: str) -> Callable[..., Model]:
     def load(**kwargs) -> Model:
         from .whitebox import whitebox
@@ -59,6 +65,7 @@ REGISTRY: dict[str, Callable[..., Model]] = {
     "efficientnet-lite0-frames": _efficientnet,
     "whitebox-gentle": _whitebox("gentle"),
     "whitebox-dynamic": _whitebox("dynamic"),
+    "trn-order": _trn,
 }
 REGISTRY.update({name: _small(name) for name in _small_names()})
 
