@@ -122,7 +122,7 @@ def _check_scores(out, rows: int):
             " wrap a classifier with vidxai.score(model, target)")
 
 
-def _chunks(params, n_rows: int, batch_size: int):
+def chunks(params, n_rows: int, batch_size: int):
     """Host-side chunks of ``batch_size`` rows, the last padded by repeating its final row."""
     for start in range(0, n_rows, batch_size):
         stop = min(start + batch_size, n_rows)
@@ -153,7 +153,7 @@ def run_batches(f, video, removed, mask_fn, params, aux=(), static=None, *, batc
     step = _step(f, mask_fn, static, edge_sigma, fused=not eager)
     outputs, pending = [], None
     with tqdm(total=n_rows, desc=desc, unit="eval", disable=not progress, leave=False) as bar:
-        for rows, chunk in _chunks(params, n_rows, batch_size):
+        for rows, chunk in chunks(params, n_rows, batch_size):
             out = step(video, removed, chunk, aux)
             if eager:
                 out = f(out)

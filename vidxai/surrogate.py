@@ -107,41 +107,40 @@ def difference(y, reference):
 def mask_weighted_mean(mask_fn, params, values, aux=(), static=None, *, shape, batch_size=32):
     """Per-voxel weighted mean ``sum_i v_i M_i / sum_i M_i`` over generated masks.
 
-    Masks are regenerated chunk by chunk inside one jitted scan, so memory stays at one chunk
-    whatever the number of rows. Voxels no mask covers get 0. Used by RISE (masks = kept
+    Masks are regenerated chunk by chunk (fixed-shape chunks, the last one padded with zero
+    weight) by one jitted accumulator, so memory stays at one chunk and nothing recompiles
+    for a new number of rows. Voxels no mask covers get 0. Used by RISE (masks = kept
     fraction) and sampled occlusion (masks = the cuboids' coverage).
     """
+    from .scoring import chunks
+
     params = jax.tree_util.tree_map(np.asarray, params)
-    n = len(values)
-    n_chunks = -(-n // batch_size)
-    pad = n_chunks * batch_size - n
-
-    def padded(a):
-        a = np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) if pad else a
-        return jnp.asarray(a).reshape((n_chunks, batch_size) + a.shape[1:])
-
-    vals = np.concatenate([np.asarray(values, np.float32), np.zeros(pad, np.float32)])
-    valid = np.arange(n + pad) < n
-    return _weighted_scan(mask_fn, static, tuple(shape))(
-        jax.tree_util.tree_map(padded, params), jnp.asarray(vals).reshape(n_chunks, batch_size),
-        jnp.asarray(valid, jnp.float32).reshape(n_chunks, batch_size), aux)
+    values = np.asarray(values, np.float32)
+    step = _accumulator(mask_fn, static)
+    num, den = jnp.zeros(tuple(shape), jnp.float32), jnp.zeros(tuple(shape), jnp.float32)
+    for (rows, chunk), start in zip(chunks(params, len(values), batch_size),
+                                    range(0, len(values), batch_size)):
+        v = np.zeros(batch_size, np.float32)
+        v[:rows] = values[start:start + rows]
+        num, den = step(num, den, chunk, jnp.asarray(v),
+                        jnp.asarray(np.arange(batch_size) < rows, jnp.float32), aux)
+    return _safe_ratio(num, den)
 
 
-_SCANS: dict = {}
+@jax.jit
+def _safe_ratio(num, den):
+    return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
 
 
-def _weighted_scan(mask_fn, static, shape):
-    key = (mask_fn, static, shape)
-    if key not in _SCANS:
-        def run(params, values, valid, aux):
-            def body(carry, chunk):
-                p, v, ok = chunk
-                m = mask_fn(p, aux, static) * ok[:, None, None, None]
-                return (carry[0] + jnp.tensordot(v, m, 1), carry[1] + m.sum(0)), None
+_ACCUMULATORS: dict = {}
 
-            zeros = jnp.zeros(shape, jnp.float32)
-            (num, den), _ = jax.lax.scan(body, (zeros, zeros), (params, values, valid))
-            return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
 
-        _SCANS[key] = jax.jit(run)
-    return _SCANS[key]
+def _accumulator(mask_fn, static):
+    key = (mask_fn, static)
+    if key not in _ACCUMULATORS:
+        def add(num, den, params, values, valid, aux):
+            m = mask_fn(params, aux, static) * valid[:, None, None, None]
+            return num + jnp.tensordot(values, m, 1), den + m.sum(0)
+
+        _ACCUMULATORS[key] = jax.jit(add, donate_argnums=(0, 1))
+    return _ACCUMULATORS[key]
