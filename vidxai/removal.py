@@ -134,28 +134,39 @@ def segment_mask(z, labels, static=None):
     return jnp.take(z.astype(jnp.float32), labels, axis=1)
 
 
+def _linear_weights(out_len: int, in_len: int, scale: float, offset):
+    """Rows of linear-interpolation weights ``(B, out_len, in_len)``: output voxel u samples
+    the input at (u + offset + 0.5) * scale - 0.5 (half-pixel centres), clamped to the ends
+    (the same sampling as ``jax.image.resize(..., "linear")``)."""
+    u = jnp.arange(out_len, dtype=jnp.float32)[None, :] + offset[:, None]
+    x = jnp.clip((u + 0.5) * scale - 0.5, 0.0, in_len - 1.0)
+    return jnp.maximum(0.0, 1.0 - jnp.abs(x[..., None] - jnp.arange(in_len, dtype=jnp.float32)))
+
+
 def rise_mask(params, aux, static):
     """RISE masks: a random cell grid, trilinearly upsampled, optionally shifted (paper 001).
 
     ``params = (bits (B, ct, ch, cw), shifts (B, 3) in [0, 1))``; ``static = ((T, H, W),
-    shift)``. With ``shift``, the grid gets one extra cell per axis, is upsampled to (c+1)
-    cells of ceil(size / c) voxels and cropped at a random offset within one cell (Petsiuk et
-    al.); without, the grid is stretched exactly over the video (paper 001's reference code).
+    shift)``. With ``shift``, the grid gets one extra (edge-repeated) cell per axis, is
+    upsampled to (c+1) cells of ceil(size / c) voxels and cropped at a random offset within one
+    cell (Petsiuk et al.); without, the grid is stretched exactly over the video (paper 001's
+    reference code). Upsampling is separable: one interpolation matrix per axis and sample.
     """
-    (t, h, w), shift = static
+    dims, shift = static
     bits, shifts = params
-    cells = bits.shape[1:]
-    cell = tuple(-(-d // c) for d, c in zip((t, h, w), cells))
-
-    def one(b, s):
-        if not shift:
-            return jax.image.resize(b, (t, h, w), method="linear")
-        padded = jnp.pad(b, ((0, 1), (0, 1), (0, 1)), mode="edge")
-        up = jax.image.resize(padded, tuple(k * (c + 1) for k, c in zip(cell, cells)), "linear")
-        start = jnp.floor(s * jnp.asarray(cell, jnp.float32)).astype(jnp.int32)
-        return jax.lax.dynamic_slice(up, tuple(start), (t, h, w))
-
-    return jax.vmap(one)(bits.astype(jnp.float32), shifts)
+    grid = bits.astype(jnp.float32)
+    mats = []
+    for axis, d in enumerate(dims):
+        c = bits.shape[axis + 1]
+        if shift:
+            cell = -(-d // c)
+            grid = jnp.concatenate([grid, jax.lax.slice_in_dim(grid, c - 1, c, axis=axis + 1)],
+                                   axis=axis + 1)
+            offset = jnp.floor(shifts[:, axis] * cell)
+            mats.append(_linear_weights(d, c + 1, 1.0 / cell, offset))
+        else:
+            mats.append(_linear_weights(d, c, c / d, jnp.zeros(bits.shape[0], jnp.float32)))
+    return jnp.einsum("btc,bhd,bwe,bcde->bthw", *mats, grid)
 
 
 def cuboid_mask(starts, aux, static):

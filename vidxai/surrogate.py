@@ -139,8 +139,10 @@ def _accumulator(mask_fn, static):
     key = (mask_fn, static)
     if key not in _ACCUMULATORS:
         def add(num, den, params, values, valid, aux):
-            m = mask_fn(params, aux, static) * valid[:, None, None, None]
-            return num + jnp.tensordot(values, m, 1), den + m.sum(0)
+            # one contraction for both sums: rows (values * valid, valid) against the masks
+            weights = jnp.stack([values * valid, valid])
+            both = jnp.tensordot(weights, mask_fn(params, aux, static), 1)
+            return num + both[0], den + both[1]
 
         _ACCUMULATORS[key] = jax.jit(add, donate_argnums=(0, 1))
     return _ACCUMULATORS[key]
