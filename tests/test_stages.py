@@ -138,3 +138,28 @@ def test_score_selects_class_probability_and_logit():
     np.testing.assert_allclose(scoring.score(model, 0, "logit")(x), [0.5, 0.5])
     np.testing.assert_allclose(scoring.score(model, 0)(x), jax.nn.sigmoid(0.5) * np.ones(2), rtol=1e-6)
     assert scoring.score(model, 1).target == 1
+
+
+def _rise_reference(bits, shifts, dims, shift):
+    """RISE upsampling written directly with jax.image.resize and a crop (Petsiuk et al.)."""
+    cells = bits.shape[1:]
+    cell = tuple(-(-d // c) for d, c in zip(dims, cells))
+    out = []
+    for b, s in zip(np.asarray(bits, np.float32), np.asarray(shifts)):
+        if not shift:
+            out.append(jax.image.resize(b, dims, "linear"))
+            continue
+        big = jax.image.resize(np.pad(b, 1, mode="edge")[1:, 1:, 1:],
+                               tuple(k * (c + 1) for k, c in zip(cell, cells)), "linear")
+        o = [int(np.floor(si * k)) for si, k in zip(s, cell)]
+        out.append(big[o[0]:o[0] + dims[0], o[1]:o[1] + dims[1], o[2]:o[2] + dims[2]])
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("dims, cells", [((16, 112, 112), (4, 7, 7)), ((5, 13, 9), (2, 3, 4))])
+@pytest.mark.parametrize("shift", [True, False])
+def test_rise_mask_equals_resize_and_crop(dims, cells, shift):
+    bits = np.asarray(jax.random.bernoulli(jax.random.key(0), 0.5, (3,) + cells))
+    shifts = np.asarray(jax.random.uniform(jax.random.key(1), (3, 3)))
+    got = removal.rise_mask((jnp.asarray(bits), jnp.asarray(shifts)), None, (dims, shift))
+    np.testing.assert_allclose(got, _rise_reference(bits, shifts, dims, shift), atol=1e-6)
