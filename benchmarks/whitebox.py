@@ -7,6 +7,12 @@ per key. Every method runs with a single 10% area constraint, and its mask is sc
 white-box pointing game (``vidxai.metrics.whitebox_pointing_game``: voxels with mask > 0.5
 are highlighted). The table prints mean +- std over the keys next to the paper's values.
 
+The mask geometry follows STEP at 112 px (seed step 7, sigma 11, L_K kernel 8 x 11 x 11).
+At another ``--size`` the spatial lengths are scaled with the frame (step ``round(7 s/112)``,
+sigma ``11 s/112``, kernel ``8 x round(11 s/112)^2``), so a smaller run is the same
+experiment at a lower resolution. On a 2-core CPU a 1200-iteration run takes about 5 min at
+112 px and about a minute at 56 px.
+
     python benchmarks/whitebox.py [--iterations 1200] [--keys 5] [--size 112]
                                   [--methods ep3d step tiem tiem+lk] [--json out.json]
 """
@@ -35,17 +41,25 @@ PAPER = {  # paper 002, Table 2 (%)
 METHODS = ("ep3d", "step", "tiem", "tiem+lk")
 
 
+def geometry(size):
+    """Seed step, sigma and L_K kernel of STEP at 112 px, scaled to ``size`` px frames."""
+    scale = size / 112
+    hw = max(1, round(11 * scale))
+    return dict(step=max(1, round(7 * scale)), sigma=11 * scale), (8, hw, hw)
+
+
 def explain(method, f, video, iterations, progress):
     """The 10%-area mask ``(T, H, W)`` of ``method`` on ``video``."""
-    common = dict(areas=(AREA,), iterations=iterations, output="raw", progress=progress)
+    seeds, kernel = geometry(video.shape[1])
+    common = dict(areas=(AREA,), iterations=iterations, output="raw", progress=progress, **seeds)
     if method == "ep3d":
         result = extremal.ep3d(f, video, **common)
     elif method == "step":
-        result = extremal.step(f, video, kernel=(8, 11, 11), **common)
+        result = extremal.step(f, video, kernel=kernel, **common)
     elif method == "tiem":
         result = extremal.tiem(f, video, alpha=0.8, kernel=None, **common)
     elif method == "tiem+lk":
-        result = extremal.tiem(f, video, alpha=0.8, kernel=(8, 11, 11), **common)
+        result = extremal.tiem(f, video, alpha=0.8, kernel=kernel, **common)
     else:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     return np.asarray(result.masks[0])
@@ -74,8 +88,9 @@ def run(kinds, methods, keys, iterations, size, frames, threshold, progress):
     return table
 
 
-def report(table, keys, iterations):
-    print(f"\nPointing game (%), 10% area, mean +- std over {keys} keys, {iterations} iterations")
+def report(table, keys, iterations, size):
+    print(f"\nPointing game (%), 10% area, mean +- std over {keys} keys, {iterations} iterations,"
+          f" {size} px (step/sigma/kernel {geometry(size)})")
     print(f"{'regressor':10s} {'method':9s} {'ours':>16s} {'paper 002':>10s}")
     for (kind, method), row in table.items():
         paper = PAPER.get((kind, method))
@@ -111,12 +126,13 @@ def main(argv=None):
     print(f"devices: {jax.devices()}", flush=True)
     table = run(args.kinds, args.methods, args.keys, args.iterations, args.size, args.frames,
                 args.threshold, args.progress)
-    report(table, args.keys, args.iterations)
+    report(table, args.keys, args.iterations, args.size)
     if args.json is not None:
         out = {f"{kind}/{method}": {**row, "paper": PAPER.get((kind, method))}
                for (kind, method), row in table.items()}
         args.json.write_text(json.dumps(dict(iterations=args.iterations, keys=args.keys,
-                                             area=AREA, results=out), indent=2))
+                                             area=AREA, size=args.size,
+                                             results=out), indent=2))
 
 
 if __name__ == "__main__":

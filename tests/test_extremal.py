@@ -113,6 +113,20 @@ def test_tiem_uses_time_importance(video):
     assert r.tis[[2, 3]].sum() > 0.5
 
 
+def test_default_linear_reward_localises_a_regressor(video):
+    """A regressor reading only frames 2-3: the 10% EP-3D mask lies in those frames (with
+    gain 1 the area loss wins and the mask stays where the sort's tie-break put it)."""
+    f = frames_reader(2, 3)
+    r = E.ep3d(f, video, areas=(0.1,), iterations=300, **SMALL)
+    hi = r.masks[0] > 0.5
+    assert r.meta["reward_scale"] == pytest.approx(10 / float(f(jnp.asarray(video)[None])[0]))
+    assert hi.sum() > 0 and hi[2:4].sum() / hi.sum() > 0.9
+    weak = E.ep3d(f, video, areas=(0.1,), iterations=300, reward_scale=r.meta["reward_scale"] / 10,
+                  **SMALL)
+    hi_weak = weak.masks[0] > 0.5
+    assert hi_weak[2:4].sum() / max(hi_weak.sum(), 1) < hi[2:4].sum() / hi.sum()
+
+
 def test_bad_inputs(video):
     f = frames_reader(0, 1)
     for areas in ((0.0,), (1.0,), (0.1, 1.5), ()):
@@ -122,6 +136,9 @@ def test_bad_inputs(video):
         E.step(f, video, kernel=(8, 11, 11), iterations=1, **SMALL)
     with pytest.raises(ArgumentError, match="iterations"):
         E.ep3d(f, video, iterations=0, **SMALL)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ArgumentError, match="reward_scale"):
+            E.ep3d(f, video, reward_scale=bad, iterations=1, **SMALL)
 
     def nd(x):
         return f(x)

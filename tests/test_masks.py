@@ -14,7 +14,8 @@ def loop_smooth_max(seeds, h, w, s, sigma):
     """Direct evaluation of the smooth-max formula, one pixel and one tap at a time."""
     pad, radius = 1 + math.ceil(2 * sigma / s), 1 + math.ceil(sigma / s)
     taps = 2 * radius + 1
-    size = [s * (math.ceil(n / s) + 2 * pad - 2 * radius) - s + 1 for n in (h, w)]
+    size = [max(s * (math.ceil(n / s) + 2 * pad - 2 * radius) - s + 1, math.floor(sigma) + n)
+            for n in (h, w)]
     out = np.zeros(size)
     for uy in range(size[0]):
         for ux in range(size[1]):
@@ -39,6 +40,32 @@ def test_smooth_max_matches_loop():
     assert full.shape == ref.shape
     np.testing.assert_allclose(np.asarray(full), ref, atol=1e-5)
     np.testing.assert_array_equal(np.asarray(crop), np.asarray(full)[5:15, 5:18])
+
+
+def test_smooth_max_extends_a_short_reference_size():
+    # step 4, sigma 6: the reference size 4 * (g + 2) + 1 is one pixel short of the crop
+    seeds = np.random.default_rng(2).uniform(size=(3, 3))
+    full, crop = M.smooth_max_upsample(jnp.asarray(seeds, jnp.float32), (9, 11), step=4, sigma=6)
+    ref = loop_smooth_max(seeds, 9, 11, 4, 6)
+    np.testing.assert_allclose(np.asarray(full), ref, atol=1e-5)
+    assert crop.shape == (9, 11)
+
+
+@pytest.mark.parametrize("step", [2, 3, 4, 5, 7])
+@pytest.mark.parametrize("sigma", [1.0, 2.5, 5.0, 6.0, 11.0, 23.0])
+def test_smooth_max_geometry_holds_the_frame(step, sigma):
+    for h, w in ((56, 56), (64, 40), (17, 112)):
+        pad, taps, grid, out, _, tail = M.smooth_max_geometry(h, w, step, sigma)
+        for n, g, o, t in zip((h, w), grid, out, tail):
+            assert o >= n + math.floor(sigma)               # the crop fits
+            assert o + (taps - 1) * step <= (g + 2 * pad + t) * step  # every tap has a seed
+
+
+@pytest.mark.parametrize("step,sigma", [(4, 6.0), (3, 11.0), (7, 23.0)])
+def test_smooth_max_crop_is_the_frame(step, sigma):
+    grid = M.seed_grid_shape((56, 40), step, sigma)
+    full, crop = M.smooth_max_upsample(jnp.ones(grid), (56, 40), step=step, sigma=sigma)
+    assert crop.shape == (56, 40) and np.isfinite(np.asarray(full)).all()
 
 
 def test_smooth_max_reference_geometry_and_ones():

@@ -33,20 +33,28 @@ ELLIPSOID_FILL = 0.5236  # ~pi/6, volume of an ellipsoid relative to its boundin
 def smooth_max_geometry(h: int, w: int, step: int, sigma: float):
     """Static layout of the smooth-max generator for an ``h x w`` frame.
 
-    Returns ``(pad, taps, grid, out, weight)``: seed padding ``P = 1 + ceil(2 sigma / step)``,
-    ``taps = 2R + 1`` with ``R = 1 + ceil(sigma / step)``, the seed grid ``(ceil(h/step),
-    ceil(w/step))``, the full (uncropped) output size and the tap weights
+    Returns ``(pad, taps, grid, out, weight, tail)``: seed padding ``P = 1 + ceil(2 sigma /
+    step)``, ``taps = 2R + 1`` with ``R = 1 + ceil(sigma / step)``, the seed grid
+    ``(ceil(h/step), ceil(w/step))``, the full (uncropped) output size, the tap weights
     ``(taps*taps, out_h, out_w)`` = ``exp(-2 max(delta/sigma - 1/2, 0)^2)``, where delta is the
-    distance from an output pixel to the centre of the seed a tap reads.
+    distance from an output pixel to the centre of the seed a tap reads, and ``tail``, the
+    extra zero seeds needed after the padded grid.
+
+    The full size is the reference's ``step * (grid + 2P - 2R - 1) + 1``, except that it is
+    extended (reading zero seeds beyond the grid) when that would not hold the crop
+    ``[floor(sigma), floor(sigma) + n)``: for some ratios ``sigma / step`` (e.g. step 4,
+    sigma 6) the reference size falls one or more pixels short of the frame.
     """
     pad = 1 + math.ceil(2 * sigma / step)
     radius = 1 + math.ceil(sigma / step)
     taps = 2 * radius + 1
-    grid, out, offsets = [], [], []
+    grid, out, offsets, tail = [], [], [], []
     for n in (h, w):
         g = math.ceil(n / step)
         mid = g + 2 * pad - 2 * radius
-        size = step * mid - step + 1
+        size = max(step * mid - step + 1, math.floor(sigma) + n)
+        # tap k of pixel u reads up[u + k * step]; up holds (g + 2P + tail) * step values
+        tail.append(max(0, math.ceil((size + (taps - 1) * step) / step) - (g + 2 * pad)))
         u = np.arange(size)
         seed = u[None, :] // step + np.arange(taps)[:, None] - pad   # (taps, size) seed index
         offsets.append(u[None, :] - (sigma + step * seed))            # distance to its centre
@@ -55,7 +63,7 @@ def smooth_max_geometry(h: int, w: int, step: int, sigma: float):
     dist = np.sqrt(offsets[0][:, None, :, None] ** 2 + offsets[1][None, :, None, :] ** 2)
     weight = np.exp(-2.0 * np.maximum(dist / sigma - 0.5, 0.0) ** 2)
     weight = weight.reshape(taps * taps, out[0], out[1]).astype(np.float32)
-    return pad, taps, tuple(grid), tuple(out), weight
+    return pad, taps, tuple(grid), tuple(out), weight, tuple(tail)
 
 
 def seed_grid_shape(shape, step: int = 7, sigma: float = 11) -> tuple[int, int]:
@@ -75,11 +83,11 @@ def smooth_max_upsample(seeds, shape, step: int = 7, sigma: float = 11):
     video. Seeds outside the grid count as 0.
     """
     h, w = int(shape[0]), int(shape[1])
-    pad, taps, grid, out, weight = smooth_max_geometry(h, w, int(step), float(sigma))
+    pad, taps, grid, out, weight, tail = smooth_max_geometry(h, w, int(step), float(sigma))
     if tuple(seeds.shape[-2:]) != grid:
         raise ArgumentError("seeds", f"a (..., {grid[0]}, {grid[1]}) seed grid", seeds.shape)
     lead = seeds.ndim - 2
-    padded = jnp.pad(seeds, ((0, 0),) * lead + ((pad, pad), (pad, pad)))
+    padded = jnp.pad(seeds, ((0, 0),) * lead + ((pad, pad + tail[0]), (pad, pad + tail[1])))
     up = jnp.repeat(jnp.repeat(padded, step, axis=-2), step, axis=-1)  # nearest upsampling
     # Tap (ky, kx) of output pixel u reads seed floor(u/step) + k - pad = up[u + k*step].
     vals = jnp.stack([up[..., ky * step:ky * step + out[0], kx * step:kx * step + out[1]]

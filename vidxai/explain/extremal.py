@@ -18,11 +18,17 @@ iteration, lambda2 = 0 until iteration 100 then 300, 1200 iterations, seeds star
 clamped to [0, 1] after every step.
 
 Reward: ``output="prob"`` uses ``-log p`` (STEP); for logits and regressors (``"logit"``,
-``"raw"``) we use ``-score / |Phi(X)|``, the linear reward of paper 002 Eq. 7 divided by the
-unmasked score (a log is undefined for non-positive scores, and without the division a
-regressor whose outputs are in the hundreds would outweigh the area loss at the default
-lambdas). ``output=None`` reads ``f.output`` when the score function has it, else
-assumes ``"raw"`` (so pass ``output="prob"`` for a probability score function without it).
+``"raw"``) we use ``-10 score / |Phi(X)|``, the linear reward of paper 002 Eq. 7 in units
+of a tenth of the unmasked score (a log is undefined for non-positive scores). The division
+makes the balance with the area loss independent of the score's range and of the video
+size (both the per-voxel reward and the per-voxel area penalty shrink as ``1 / voxels``);
+the gain :data:`LINEAR_REWARD_GAIN` = 10 was set on TIEM's white-box regressors
+(``benchmarks/whitebox.py``): with gain 1 the area loss wins and masks stay where the sort's
+tie-breaking first put them (pointing game below 0), with gain 300 the reward wins and masks
+outgrow the 10% area (about 37), gains 10-30 give about 90. ``reward_scale=c`` replaces
+the factor ``10 / |Phi(X)|`` by ``c``. ``output=None`` reads ``f.output`` when the score
+function has it, else assumes ``"raw"`` (so pass ``output="prob"`` for a probability score
+function without it).
 """
 from __future__ import annotations
 
@@ -99,6 +105,9 @@ def _check_areas(areas) -> tuple:
     return items
 
 
+LINEAR_REWARD_GAIN = 10.0  # linear reward in units of |Phi(X)| / 10 (module docstring)
+
+
 def _check_kernel(kernel, shape):
     if kernel is None:
         return None
@@ -147,7 +156,7 @@ def _final_map(masks: np.ndarray) -> np.ndarray:
 def _run(method, f, video, areas, *, areas_t=None, kernel=None, per_frame=False,
          iterations=1200, step=7, sigma=11, lr=0.05, optimizer=None, lambda1=300.0,
          lambda1_growth=1.0008668, lambda2=300.0, lambda2_start=100, regularizers=(),
-         output=None, progress=False, **extra):
+         output=None, reward_scale=None, progress=False, **extra):
     video = check_video(video)
     areas = _check_areas(areas)
     iterations = check_int(iterations, "iterations", minimum=1)
@@ -180,7 +189,10 @@ def _run(method, f, video, areas, *, areas_t=None, kernel=None, per_frame=False,
     if areas_t is None:
         areas_t = np.repeat(np.asarray(areas, np.float32)[:, None], shape[0], axis=1)
     base = float(np.asarray(f(jnp.asarray(video)[None]))[0])
-    scale = 1.0 if output == "prob" else max(abs(base), 1e-12)
+    if reward_scale is None:
+        scale = 1.0 if output == "prob" else max(abs(base), 1e-12) / LINEAR_REWARD_GAIN
+    else:
+        scale = 1.0 / check_float(reward_scale, "reward_scale", 0.0, open_low=True)
     run = opt.optimise_eager if eager else opt.optimise_jax
     seeds, history = run(f, seeds, pyramid, areas_arr, jnp.asarray(areas_t, jnp.float32), cfg,
                          optimizer, progress=progress, scale=scale)
@@ -189,7 +201,8 @@ def _run(method, f, video, areas, *, areas_t=None, kernel=None, per_frame=False,
     scores = np.asarray(f(perturbed), np.float32)
     masks = np.asarray(masks, np.float32)
     meta = {"iterations": iterations, "step": step, "sigma": sigma, "kernel": kernel,
-            "output": output, "lambda1": lambda1, "lambda2": lambda2, "eager": eager}
+            "output": output, "lambda1": lambda1, "lambda2": lambda2, "eager": eager,
+            "reward_scale": 1.0 / scale}
     return ExtremalResult(masks=masks, map=_final_map(masks), areas=areas, scores=scores,
                           base_score=base, history=history, method=method,
                           target=getattr(f, "target", None), areas_t=np.asarray(areas_t),
@@ -202,7 +215,8 @@ def ep3d(f, video, *, areas=(0.05, 0.1, 0.15, 0.2), **options) -> ExtremalResult
     ``options``: ``iterations`` (1200), ``step``/``sigma`` of the seed grid (7/11; STEP uses
     sigma 23 above 112 px), ``lr`` (0.05) or any optax ``optimizer``, ``lambda1`` (300),
     ``lambda1_growth``, ``regularizers`` (functions ``mask (T,H,W) -> scalar`` added to the
-    objective), ``output`` (reward, see the module docstring), ``progress``.
+    objective), ``output`` and ``reward_scale`` (reward, see the module docstring),
+    ``progress``.
     """
     return _run("ep3d", f, video, areas, **options)
 
