@@ -146,10 +146,10 @@ def test_whitebox_gentle_and_dynamic_differ_exactly_on_frames_7_and_8():
     np.testing.assert_array_equal(dynamic[7:9], ~gentle[7:9])
     # the gentle rectangle moves diagonally down-right by one step per frame, same size
     sizes = gentle.sum(axis=(1, 2))
-    assert (sizes == sizes[0]).all() and sizes[0] == 42 * 42  # 3/8 of 112
+    assert (sizes == sizes[0]).all() and sizes[0] == 56 * 56  # half of 112
     tops = [np.flatnonzero(f.any(1))[0] for f in gentle]
     lefts = [np.flatnonzero(f.any(0))[0] for f in gentle]
-    assert tops[0] == lefts[0] == 0 and tops[-1] == lefts[-1] == 112 - 42
+    assert tops[0] == lefts[0] == 0 and tops[-1] == lefts[-1] == 112 - 56
     assert (np.diff(tops) > 0).all() and (np.diff(lefts) > 0).all()
 
 
