@@ -163,3 +163,13 @@ def test_rise_mask_equals_resize_and_crop(dims, cells, shift):
     shifts = np.asarray(jax.random.uniform(jax.random.key(1), (3, 3)))
     got = removal.rise_mask((jnp.asarray(bits), jnp.asarray(shifts)), None, (dims, shift))
     np.testing.assert_allclose(got, _rise_reference(bits, shifts, dims, shift), atol=1e-6)
+
+
+def test_progress_bar_respects_tqdm_disable(monkeypatch):
+    from vidxai.scoring import bar_disabled
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert bar_disabled(False) and not bar_disabled(True)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert bar_disabled(True)
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    assert not bar_disabled(True)

@@ -15,6 +15,8 @@ dataset over workers (Ray), replace this one engine; the methods do not change.
 """
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,6 +28,13 @@ from .removal import Removal, black, compose, segment_mask, soften
 from .segment import Segmentation
 
 OUTPUTS = ("prob", "logit", "raw")
+
+
+def bar_disabled(progress) -> bool:
+    """Whether a progress bar stays hidden: ``progress`` is false, or the environment sets
+    ``TQDM_DISABLE`` (tqdm only reads it when ``disable`` is not passed, and we pass it)."""
+    env = os.environ.get("TQDM_DISABLE", "").strip().lower()
+    return (not progress) or env not in ("", "0", "false", "no")
 
 
 def score(model, target: int | None = None, output: str = "prob"):
@@ -152,7 +161,8 @@ def run_batches(f, video, removed, mask_fn, params, aux=(), static=None, *, batc
     eager = is_eager(f, (batch_size,) + tuple(video.shape))
     step = _step(f, mask_fn, static, edge_sigma, fused=not eager)
     outputs, pending = [], None
-    with tqdm(total=n_rows, desc=desc, unit="eval", disable=not progress, leave=False) as bar:
+    hidden = bar_disabled(progress)
+    with tqdm(total=n_rows, desc=desc, unit="eval", disable=hidden, leave=False) as bar:
         for rows, chunk in chunks(params, n_rows, batch_size):
             out = step(video, removed, chunk, aux)
             if eager:

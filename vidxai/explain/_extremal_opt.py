@@ -25,6 +25,7 @@ import optax
 from tqdm.auto import tqdm
 
 from .. import masks as M
+from ..scoring import bar_disabled
 
 _TRACES = {"count": 0}
 _COMPILED: dict = {}
@@ -144,7 +145,7 @@ def optimise_jax(f, seeds, pyramid, areas, areas_t, cfg: Config, optimizer, prog
                  scale=1.0):
     """The whole optimisation as one jitted ``lax.scan``. Returns ``(seeds, history (I, A))``."""
     run = _scan_fn(f, cfg, optimizer, bool(progress))
-    with tqdm(total=cfg.iterations, desc="extremal iterations", disable=not progress,
+    with tqdm(total=cfg.iterations, desc="extremal iterations", disable=bar_disabled(progress),
               leave=False) as bar:
         _BAR.append(bar)
         try:
@@ -191,7 +192,8 @@ def optimise_eager(f, seeds, pyramid, areas, areas_t, cfg: Config, optimizer, pr
     opt_state = optimizer.init(seeds)
     update = jax.jit(lambda g, st, s: _clamped_update(optimizer, g, st, s))
     history = np.zeros((cfg.iterations, len(areas)), np.float32)
-    for it in tqdm(range(cfg.iterations), desc="extremal iterations", disable=not progress,
+    hidden = bar_disabled(progress)
+    for it in tqdm(range(cfg.iterations), desc="extremal iterations", disable=hidden,
                    leave=False):
         i = jnp.asarray(it, jnp.int32)
         perturbed, reg = _jit_parts(seeds, pyramid, areas, areas_t, i, holder)
