@@ -29,9 +29,9 @@ Size of the rectangle: paper 002 does not state it. Its gentle-regressor pointin
 about 90% at a 10% area are only possible when ``A`` covers more than 10% of every frame (a
 10% mask on a target of a fraction ``r < 0.1`` of the frame scores at most
 ``100 (2r - 0.1) / 0.1`` percent, e.g. 25% for a quarter-side square). We use a side of
-1/2 (25% of a frame), which leaves a smooth 10% mask room inside the target; at 56 px
-with one key a side of 3/8 gave gentle pointing games near 75 for every method, a side of
-1/2 gave 91 (EP-3D) and 94 (TIEM), next to the paper's 90; :data:`RECT_FRACTION`.
+1/2 (25% of a frame), which leaves a smooth 10% mask room inside the target: in
+``benchmarks/whitebox.py --size 56`` a side of 3/8 gave gentle pointing games of 73-77 for
+every method, a side of 1/2 gives 93-96, next to the paper's 90; :data:`RECT_FRACTION`.
 """
 from __future__ import annotations
 

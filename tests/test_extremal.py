@@ -127,6 +127,17 @@ def test_default_linear_reward_localises_a_regressor(video):
     assert hi_weak[2:4].sum() / max(hi_weak.sum(), 1) < hi[2:4].sum() / hi.sum()
 
 
+def test_reward_scale_multiplies_the_log_reward(video):
+    """``reward_scale`` also applies to ``-log p``: at iteration 0 (same seeds, same area
+    terms) the objective moves by exactly one reward per unit of scale."""
+    def prob(x):
+        return jax.nn.sigmoid(jnp.mean(x[:, 2:4], axis=(1, 2, 3, 4)) - 0.5)
+    h = [E.ep3d(prob, video, areas=(0.1,), iterations=1, output="prob", reward_scale=c,
+                **SMALL).history[0, 0] for c in (1.0, 2.0, 3.0)]
+    assert h[1] - h[0] > 0.1   # -log p of a probability near 1/2 is about 0.7
+    assert h[2] - h[1] == pytest.approx(h[1] - h[0], rel=1e-4)
+
+
 def test_bad_inputs(video):
     f = frames_reader(0, 1)
     for areas in ((0.0,), (1.0,), (0.1, 1.5), ()):

@@ -58,10 +58,11 @@ class Config:
 
 
 def reward(scores, kind: str, scale=1.0):
-    """Reward term per area: ``-log p`` for probabilities, ``-score / scale`` otherwise
-    (``scale`` = |Phi(X)|, so the default lambdas balance any score range)."""
+    """Reward term per area: ``-log p`` for probabilities, ``-score`` otherwise, divided by
+    ``scale`` (the caller's ``1 / reward_scale``: 1 for ``-log p`` and ``|Phi(X)| / 10`` for
+    the linear reward by default, so the default lambdas balance any score range)."""
     if kind == "log":
-        return -jnp.log(jnp.maximum(scores, 1e-30))
+        return -jnp.log(jnp.maximum(scores, 1e-30)) / scale
     return -scores / scale
 
 
@@ -144,8 +145,9 @@ def _tick(i):
 def optimise_jax(f, seeds, pyramid, areas, areas_t, cfg: Config, optimizer, progress=False,
                  scale=1.0):
     """The whole optimisation as one jitted ``lax.scan``. Returns ``(seeds, history (I, A))``."""
-    run = _scan_fn(f, cfg, optimizer, bool(progress))
-    with tqdm(total=cfg.iterations, desc="extremal iterations", disable=bar_disabled(progress),
+    hidden = bar_disabled(progress)
+    run = _scan_fn(f, cfg, optimizer, not hidden)  # no host callbacks for a hidden bar
+    with tqdm(total=cfg.iterations, desc="extremal iterations", disable=hidden,
               leave=False) as bar:
         _BAR.append(bar)
         try:

@@ -25,8 +25,9 @@ size (both the per-voxel reward and the per-voxel area penalty shrink as ``1 / v
 the gain :data:`LINEAR_REWARD_GAIN` = 10 was set on TIEM's white-box regressors
 (``benchmarks/whitebox.py``): with gain 1 the area loss wins and masks stay where the sort's
 tie-breaking first put them (pointing game below 0), with gain 300 the reward wins and masks
-outgrow the 10% area (about 37), gains 10-30 give about 90. ``reward_scale=c`` replaces
-the factor ``10 / |Phi(X)|`` by ``c``. ``output=None`` reads ``f.output`` when the score
+outgrow the 10% area (about 37), gains 10-30 give about 90. ``reward_scale=c`` multiplies
+either reward by ``c`` instead of the default factor (1 for ``-log p``, ``10 / |Phi(X)|``
+for the linear reward). ``output=None`` reads ``f.output`` when the score
 function has it, else assumes ``"raw"`` (so pass ``output="prob"`` for a probability score
 function without it).
 """
