@@ -43,6 +43,7 @@ from vidxai.explain.esv import (esv_exact, esv_sampled, frame_average_value,  # 
                                 multiscale, subset_scores)
 
 M_VALUES = (32, 64, 128, 256, 512, 1024)
+FMS_DRAWS = 4            # the direct f^ms estimate compared with the paper's recursion
 ITERATIONS = (1, 2, 4, 8)
 
 
@@ -83,9 +84,10 @@ def average_clips(count, key, classes: int = 10):
         yield frame_average_value(logits.astype(np.float32)), gt, np.full(classes, 1 / classes)
 
 
-def approximation_study(source, clips: int, m_values, key):
-    rows, kept = {}, 0
-    shares = {m: [] for m in m_values}
+def approximation_study(source, clips: int, plans, key):
+    """``plans``: ``{fms_draws: m values}``; every plan runs on the same clips and keys.
+    Returns ``({(fms_draws, m, iterations): mean metrics}, {m: share}, kept clips)``."""
+    rows, kept, shares = {}, 0, {}
     for i, (value, gt, prior) in enumerate(source):
         if kept == clips:
             break
@@ -93,16 +95,21 @@ def approximation_study(source, clips: int, m_values, key):
         if exact.full[0] < 0.05:
             continue
         kept += 1
-        for m in m_values:
-            res = esv_sampled(value, 16, empty=prior, target=gt, m=m,
-                              iterations=max(ITERATIONS), key=jax.random.fold_in(key, i))
-            shares[m].append(res.meta["share_per_iteration"])
-            for it in ITERATIONS:
-                rows.setdefault((m, it), []).append(metrics(res.history[it - 1][:, 0],
-                                                            exact.values[:, 0]))
+        for draws, m_values in plans.items():
+            if draws is not None and not hasattr(value, "n_max"):
+                continue
+            for m in m_values:
+                res = esv_sampled(value, 16, empty=prior, target=gt, m=m,
+                                  iterations=max(ITERATIONS), key=jax.random.fold_in(key, i),
+                                  fms_draws=draws)
+                shares.setdefault(m, []).append(res.meta["share_per_iteration"])
+                for it in ITERATIONS:
+                    rows.setdefault((draws, m, it), []).append(
+                        metrics(res.history[it - 1][:, 0], exact.values[:, 0]))
         if kept % 10 == 0:
             print(f"  {kept}/{clips} clips", flush=True)
-    return {k: np.mean(v, 0) for k, v in rows.items()}, {m: float(np.mean(s)) for m, s in shares.items()}, kept
+    return ({k: np.mean(v, 0) for k, v in rows.items()},
+            {m: float(np.mean(s)) for m, s in shares.items()}, kept)
 
 
 def recursion_ablation(trn, clips: int, key, m: int = 256, iterations: int = 4):
@@ -125,15 +132,32 @@ def recursion_ablation(trn, clips: int, key, m: int = 256, iterations: int = 4):
         print(f"  {name:38s} {100 * rel:6.2f}  {slope:.3f}  {r:.3f}")
 
 
-def print_table(table, shares, m_values):
-    for title, col in (("mean relative error (%)", 0), ("LAD regression slope", 1),
-                       ("Pearson r", 2)):
-        print(f"\n{title}; rows m, columns iterations {ITERATIONS}")
-        for m in m_values:
-            vals = [table[(m, it)][col] * (100 if col == 0 else 1) for it in ITERATIONS]
-            print(f"  m={m:5d}  " + "  ".join(f"{v:7.3f}" for v in vals))
+def estimator_name(draws) -> str:
+    return ("Algorithm 1, f^ms by Eq. 9 over sampled parents (fms_draws=None, the paper's)"
+            if draws is None else f"f^ms estimated from Eq. 8 (fms_draws={draws})")
+
+
+def print_table(table, shares, plans):
+    for draws, m_values in plans.items():
+        if not any(k[0] == draws for k in table):
+            continue
+        print(f"\n== {estimator_name(draws)}")
+        for title, col in (("mean relative error (%)", 0), ("LAD regression slope", 1),
+                           ("Pearson r", 2)):
+            print(f"{title}; rows m, columns iterations {ITERATIONS}")
+            for m in m_values:
+                vals = [table[(draws, m, it)][col] * (100 if col == 0 else 1)
+                        for it in ITERATIONS]
+                print(f"  m={m:5d}  " + "  ".join(f"{v:7.3f}" for v in vals))
     print("\nshare of the 65,535 subsets scored per iteration (%)")
-    print("  " + "  ".join(f"m={m}: {100 * shares[m]:.2f}" for m in m_values))
+    print("  " + "  ".join(f"m={m}: {100 * shares[m]:.2f}" for m in sorted(shares)))
+    print("\ngoal (m = 256, 4 iterations): Pearson r >= 0.99 and LAD slope within 0.95-1.05")
+    for draws in plans:
+        row = table.get((draws, 256, 4))
+        if row is not None:
+            ok = row[2] >= 0.99 and abs(row[1] - 1) <= 0.05
+            print(f"  {estimator_name(draws)}: r = {row[2]:.4f}, slope = {row[1]:.3f}"
+                  f" -> {'met' if ok else 'NOT met'}")
 
 
 def timings(trn, key):
@@ -162,10 +186,12 @@ def timings(trn, key):
     out["exact16_frame_average_1000_classes_s"] = float(np.median(runs))
     clip64 = make_order_dataset(key, 1, num_frames=64).videos[0]
     value64 = multiscale(trn.heads(trn.features(clip64)), trn.n_max)
-    for label in ("first_call", "warm"):
-        t = time.perf_counter()
-        res = esv_sampled(value64, 64, empty=trn.prior, key=key, m=256, iterations=4)
-        out[f"sampled64_trn_m256_it4_{label}_s"] = time.perf_counter() - t
+    for draws in (None, FMS_DRAWS):
+        for label in ("first_call", "warm"):
+            t = time.perf_counter()
+            res = esv_sampled(value64, 64, empty=trn.prior, key=key, m=256, iterations=4,
+                              fms_draws=draws)
+            out[f"sampled64_trn_m256_it4_fms_draws_{draws}_{label}_s"] = time.perf_counter() - t
     out["sampled64_subsets_scored"] = res.n_evals
     return out
 
@@ -179,9 +205,12 @@ def main(argv=None):
     ap.add_argument("--no-timings", action="store_true")
     ap.add_argument("--ablation-clips", type=int, default=20,
                     help="TRN clips for the recursion ablation (0 skips it)")
+    ap.add_argument("--fms-draws", type=int, nargs="*", default=[FMS_DRAWS],
+                    help="also run esv_sampled(fms_draws=r) for these r (TRN only)")
     args = ap.parse_args(argv)
     clips = 10 if args.quick else args.clips
     m_values = (32, 256, 1024) if args.quick else M_VALUES
+    plans = {None: m_values, **{r: (64, 256, 1024) for r in args.fms_draws}}
     trn = load_trn()
     key = jax.random.key(2024)
     if not args.no_timings:
@@ -196,10 +225,10 @@ def main(argv=None):
     else:
         source = average_clips(int(clips * 1.5) + 4, k_study)
         what = "stand-in frame-averaging model (synthetic frame logits, 10 classes)"
-    table, shares, kept = approximation_study(source, clips, m_values, k_study)
+    table, shares, kept = approximation_study(source, clips, plans, k_study)
     print(f"\n{what}: {kept} clips of 16 frames, ground-truth class "
           f"({time.perf_counter() - t:.0f} s)")
-    print_table(table, shares, m_values)
+    print_table(table, shares, plans)
     if args.ablation_clips > 0:
         recursion_ablation(trn, 5 if args.quick else args.ablation_clips,
                            jax.random.fold_in(key, 2))

@@ -154,6 +154,51 @@ def test_sampled_deterministic_and_close():
     assert a.n_evals < 2 * (2 ** n - 1)
 
 
+def test_fms_draws_exact_when_draws_cover_every_subsequence():
+    """With draws >= C(s, j) for every scale the direct Eq. 8 estimate is exact f^ms, so a
+    full sample (m >= C(n, n/2)) reproduces esv_exact; the recursion default does too."""
+    n = 8
+    value = multiscale(random_heads(n, seed=4), 4)
+    prior = np.array([0.5, 0.3, 0.2])
+    exact = esv_exact(value, n, empty=prior)
+    approx = esv_sampled(value, n, empty=prior, key=jax.random.key(0), m=math.comb(8, 4),
+                         iterations=1, fms_draws=math.comb(8, 4))
+    np.testing.assert_allclose(approx.values, exact.values, atol=1e-6)
+    np.testing.assert_allclose(approx.full, exact.full, atol=1e-6)
+    assert "Eq. 8" in approx.meta["fms"]
+
+
+def test_estimate_multiscale_unbiased():
+    """Few draws per scale: the estimate of f^ms(X) averages to the direct Eq. 8 value."""
+    from vidxai.explain.esv_models import estimate_multiscale
+
+    n = 10
+    ms = multiscale(random_heads(n, seed=3), 4)
+    row = np.zeros((1, n), bool)
+    row[0, [0, 2, 3, 5, 6, 8, 9]] = True
+    rows = np.repeat(row, 4000, axis=0)
+    est = estimate_multiscale(ms, rows, draws=2, rng=np.random.default_rng(0), batch_size=4096)
+    truth = ms(row)[0]
+    sem = est.std(0) / np.sqrt(rows.shape[0])
+    assert np.all(est.std(0) > 0)                      # the draws really are random
+    assert np.all(np.abs(est.mean(0) - truth) < 4 * sem + 1e-6)
+
+
+def test_fms_draws_removes_recursion_shrinkage():
+    """Above n_max frames the recursion over sampled parents gives a new frame no credit;
+    the direct estimate does not shrink the values (mean over keys, raw logits)."""
+    n = 12
+    value = multiscale(random_heads(n, seed=6), 2)
+    prior = np.zeros(3)
+    exact = esv_exact(value, n, empty=prior, apply_softmax=False).values
+    err = {}
+    for draws in (None, 4):
+        runs = [esv_sampled(value, n, empty=prior, key=jax.random.key(k), m=16, iterations=2,
+                            apply_softmax=False, fms_draws=draws).values for k in range(6)]
+        err[draws] = np.abs(np.mean(runs, 0) - exact).mean() / np.abs(exact).mean()
+    assert err[4] < 0.5 * err[None]
+
+
 def test_long_sequence_sampled_runs():
     n = 40
     value = frame_average_value(np.random.default_rng(6).normal(size=(n, 5)))
@@ -212,6 +257,13 @@ def test_bad_inputs():
         esv_exact(lambda m: jnp.zeros((m.shape[0],)), 4, empty=prior)
     with pytest.raises(ScoreFunctionError, match="^value:.*shape"):
         esv_sampled(lambda m: jnp.zeros((1, 3)), 4, empty=prior, key=key)
+    with pytest.raises(ArgumentError, match="^fms_draws:"):
+        esv_sampled(f, 4, empty=prior, key=key, fms_draws=4)            # not multi-scale
+    ms = multiscale(random_heads(4), 2)
+    with pytest.raises(ArgumentError, match="^fms_draws:"):
+        esv_sampled(ms, 4, empty=prior, key=key, fms_draws=0)
+    with pytest.raises(ArgumentTypeError, match="^fms_draws:"):
+        esv_sampled(ms, 4, empty=prior, key=key, fms_draws=2.5)
     with pytest.raises(ArgumentError, match="^n_max:"):
         multiscale(random_heads(4), 0)
     with pytest.raises(ArgumentError, match="^heads:"):

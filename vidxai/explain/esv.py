@@ -72,16 +72,21 @@ def _check_common(value, n, empty, target, batch_size, maximum=None):
     return value, n, empty, classes, batch_size
 
 
+def check_logits(out: np.ndarray, num_classes: int) -> np.ndarray:
+    """A multi-scale model's logits must have one column per entry of ``empty``."""
+    if out.shape[-1] != num_classes:
+        raise ArgumentError("empty", f"a class prior with one entry per class of the heads "
+                            f"({out.shape[-1]})", f"{num_classes} entries")
+    return out
+
+
 def score_level(value, s: int, masks: np.ndarray, parent_mean, num_classes: int,
                 batch_size: int, classes: np.ndarray, apply_softmax: bool):
     """Score the size-``s`` subsets ``masks``: returns ``(logits, v)``, ``v`` ``(N, K)`` for the
     chosen classes. A :class:`MultiScale` model's ``f^ms`` comes from Eq. 9 (``logits`` are
     kept for the next size); a variable-length model gives ``f(S)`` (``logits`` is None)."""
     if isinstance(value, MultiScale):
-        out = recurse(value, s, masks, parent_mean, batch_size)
-        if out.shape != (masks.shape[0], num_classes):
-            raise ArgumentError("empty", f"a class prior with one entry per class of the heads "
-                                f"({out.shape[-1]})", f"{num_classes} entries")
+        out = check_logits(recurse(value, s, masks, parent_mean, batch_size), num_classes)
         return out, (softmax(out) if apply_softmax else out)[:, classes]
     v = evaluate(value, masks, batch_size, "value", num_classes, select=(classes, apply_softmax))
     return None, v
@@ -192,7 +197,8 @@ def subset_scores(value, n: int, *, num_classes: int, apply_softmax: bool = True
 
 # ----------------------------------------------------------------------------- sampled ESV
 def esv_sampled(value, n: int, *, empty, key, m: int = 256, iterations: int = 4, target=None,
-                apply_softmax: bool = True, batch_size: int = 4096) -> ESVResult:
+                apply_softmax: bool = True, batch_size: int = 4096,
+                fms_draws: int | None = None) -> ESVResult:
     """Approximate ESVs by subsequence sampling (paper 003, Algorithm 1 and Eq. 10).
 
     At each size s the candidate pool is every sampled size-(s-1) subset grown by one unused
@@ -204,11 +210,17 @@ def esv_sampled(value, n: int, *, empty, key, m: int = 256, iterations: int = 4,
     Other arguments as in :func:`esv_exact`; ``result.history`` holds the estimate after
     each iteration.
 
-    For a multi-scale model with ``n > n_max`` most of the approximation error comes from the
-    recursion over sampled parents (a subset usually has one sampled parent, so its ``f^ms``
-    hardly sees the frame just added), which also shrinks large values slightly; see
-    ``benchmarks/esv_approx.py`` (TRN, 16 frames, m = 256, 4 iterations: Pearson r 0.986,
-    LAD slope 1.10; with exact ``f^ms`` on the same sampled subsets r 0.998, slope 1.00).
+    ``fms_draws`` (multi-scale models only): ``None`` (default) is the paper's Algorithm 1,
+    whose ``f^ms`` of a sampled subset comes from Eq. 9 over its *sampled* parents. A subset
+    usually has a single sampled parent, the one it was grown from, so above ``n_max`` frames
+    its ``f^ms`` equals the parent's and the frame just added gets no credit: the estimates
+    are shrunk (``benchmarks/esv_approx.py``, TRN, 16 frames, m = 256, 4 iterations: Pearson
+    r 0.986, LAD slope 1.10). An integer ``r`` instead estimates ``f^ms`` of every sampled
+    subset directly from Eq. 8 (:func:`~vidxai.explain.esv_models.estimate_multiscale`):
+    per scale, the exact mean over all subsequences when there are at most ``r``, else the
+    mean over ``r`` uniform ones. This is unbiased in the logits and independent of the other
+    sampled subsets, at the cost of up to ``r`` head calls per scale per sampled subset
+    (``n_evals`` still counts subsets). The choice is recorded in ``meta["fms"]``.
     """
     from .esv_sampling import run_algorithm1
 
@@ -216,8 +228,14 @@ def esv_sampled(value, n: int, *, empty, key, m: int = 256, iterations: int = 4,
     key = check_key(key)
     m = check_int(m, "m", minimum=1)
     iterations = check_int(iterations, "iterations", minimum=1)
+    if fms_draws is not None:
+        fms_draws = check_int(fms_draws, "fms_draws", minimum=1)
+        if not isinstance(value, MultiScale):
+            raise ArgumentError("fms_draws", "None for a variable-length value model (it only "
+                                "applies to multiscale(...) models)", fms_draws)
     t0 = time.perf_counter()
-    out = run_algorithm1(value, n, empty, classes, key, m, iterations, apply_softmax, batch_size)
+    out = run_algorithm1(value, n, empty, classes, key, m, iterations, apply_softmax, batch_size,
+                         draws=fms_draws)
     total = (1 << n) - 1 if n < 1024 else float("inf")
     return ESVResult(values=out["history"][-1], classes=classes, full=out["full"],
                      empty=empty[classes], method="esv-sampled", n_evals=out["n_evals"],
@@ -225,5 +243,7 @@ def esv_sampled(value, n: int, *, empty, key, m: int = 256, iterations: int = 4,
                      meta={"n": n, "m": m, "iterations": iterations,
                            "multiscale": isinstance(value, MultiScale),
                            "n_max": getattr(value, "n_max", None), "softmax": bool(apply_softmax),
+                           "fms": ("recursion over sampled parents (Eq. 9)" if fms_draws is None
+                                   else f"Eq. 8, at most {fms_draws} draws per scale"),
                            "share_per_iteration": out["n_evals"] / iterations / total,
                            "seconds": time.perf_counter() - t0})

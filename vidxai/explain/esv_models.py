@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from math import comb
 from typing import Callable, Sequence
 
 import jax
@@ -42,8 +43,14 @@ class MultiScale:
         """``f^s`` on rows that all keep ``s <= n_max`` frames: ``(N, n)`` -> ``(N, C)`` float64."""
         masks = np.asarray(masks, bool)
         s = int(masks[0].sum())
-        idx = np.nonzero(masks)[1].reshape(masks.shape[0], s).astype(np.int32)
-        return evaluate(self._jitted[s - 1], idx, batch_size, name=f"heads[{s - 1}]")
+        idx = np.nonzero(masks)[1].reshape(masks.shape[0], s)
+        return self.head_on(idx, batch_size)
+
+    def head_on(self, idx: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """``f^s`` on ordered frame indices ``(N, s)``, ``s <= n_max``: ``(N, C)`` float64."""
+        s = idx.shape[1]
+        return evaluate(self._jitted[s - 1], np.asarray(idx, np.int32), batch_size,
+                        name=f"heads[{s - 1}]")
 
     def __call__(self, masks) -> np.ndarray:
         """Direct Eq. 8 on each row of ``masks (N, n)`` (rows keep at least one frame)."""
@@ -182,3 +189,38 @@ def recurse(model: MultiScale, s: int, masks: np.ndarray, parent_mean: np.ndarra
     if s <= model.n_max:
         return (model.head_logits(masks, batch_size) + (s - 1) * parent_mean) / s
     return parent_mean
+
+
+def subsequence_draws(kept: np.ndarray, j: int, draws: int, rng: np.random.Generator):
+    """Size-``j`` subsequences of each row of ``kept`` (``(N, s)`` ordered frame indices):
+    all ``C(s, j)`` of them when that is at most ``draws``, otherwise ``draws`` uniform ones
+    (independently, with replacement). Returns ordered indices ``(N, k, j)``."""
+    n_rows, s = kept.shape
+    if comb(s, j) <= draws:
+        pos = np.array(list(itertools.combinations(range(s), j)), np.int64)     # (k, j)
+        return kept[:, pos]
+    pos = np.sort(np.argsort(rng.random((n_rows, draws, s)), axis=-1)[..., :j], axis=-1)
+    return np.take_along_axis(kept[:, None, :], pos, axis=2)
+
+
+def estimate_multiscale(model: MultiScale, masks: np.ndarray, draws: int,
+                        rng: np.random.Generator, batch_size: int) -> np.ndarray:
+    """Unbiased estimate of ``f^ms`` (paper 003, Eq. 8) on rows that all keep ``s`` frames.
+
+    For every scale ``j = 1 .. min(s, n_max)`` the mean of head ``f^j`` over the size-``j``
+    subsequences of the row is taken exactly when there are at most ``draws`` of them and
+    estimated from ``draws`` uniform ones otherwise; the scales are averaged with equal
+    weight, as in Eq. 8. Unlike the recursion of Eq. 9 over sampled subsets, this does not
+    depend on which other subsets were sampled. At most ``draws`` head calls per scale and row.
+    """
+    masks = np.asarray(masks, bool)
+    n_rows = masks.shape[0]
+    s = int(masks[0].sum())
+    kept = np.nonzero(masks)[1].reshape(n_rows, s)
+    scales = min(s, model.n_max)
+    total = 0.0
+    for j in range(1, scales + 1):
+        idx = subsequence_draws(kept, j, draws, rng)
+        out = model.head_on(idx.reshape(-1, j), batch_size)
+        total = total + out.reshape(n_rows, idx.shape[1], -1).mean(1)
+    return total / scales

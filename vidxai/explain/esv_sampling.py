@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .esv_models import MultiScale
+from .esv_models import MultiScale, estimate_multiscale, softmax
 
 
 def numpy_rng(key) -> np.random.Generator:
@@ -66,17 +66,43 @@ def combine(s_with, n_with, s_without, n_without) -> np.ndarray:
     return terms.sum(0) / np.maximum(ok.sum(0), 1)[:, None]
 
 
-def run_algorithm1(value, n, empty, classes, key, m, iterations, apply_softmax, batch_size):
+def parents_mean(parents, prev, pool) -> np.ndarray:
+    """Mean ``f^ms`` (``prev``) of the sampled size-(s-1) subsets inside each candidate."""
+    pw, qw = pack_words(parents), pack_words(pool)
+    # parent k lies inside candidate j <=> k keeps no frame that j lacks
+    inside = ~np.any((pw[None, :, :] & ~qw[:, None, :]) != 0, axis=2)  # (q, p)
+    return (inside.astype(np.float64) @ prev) / inside.sum(1)[:, None]
+
+
+def score_sampled(value, s, pool, parents, prev, ctx):
+    """``(logits, v)`` of the size-``s`` candidates ``pool``: the recursion of Eq. 9 over the
+    sampled parents, or with ``ctx["draws"]`` the direct estimate of Eq. 8."""
+    from .esv import check_logits, score_level  # the shared per-level scorer
+
+    empty, classes, apply_softmax, batch_size = (ctx[k] for k in
+                                                 ("empty", "classes", "softmax", "batch_size"))
+    if isinstance(value, MultiScale) and ctx["draws"] is not None:
+        logits = check_logits(estimate_multiscale(value, pool, ctx["draws"], ctx["rng"],
+                                                  batch_size), empty.size)
+        return logits, (softmax(logits) if apply_softmax else logits)[:, classes]
+    parent_mean = None
+    if isinstance(value, MultiScale) and s >= 2:
+        parent_mean = parents_mean(parents, prev, pool)
+    return score_level(value, s, pool, parent_mean, empty.size, batch_size, classes,
+                       apply_softmax)
+
+
+def run_algorithm1(value, n, empty, classes, key, m, iterations, apply_softmax, batch_size,
+                   draws=None):
     """Algorithm 1 of paper 003; returns ``history (iterations, n, K)``, ``full (K,)``,
     ``n_evals``."""
-    from .esv import score_level  # the shared per-level scorer
-
     rng = numpy_rng(key)
+    ctx = dict(empty=empty, classes=classes, softmax=apply_softmax, batch_size=batch_size,
+               draws=draws, rng=rng)
     k = classes.size
     s_with, s_without = np.zeros((n + 1, n, k)), np.zeros((n + 1, n, k))
     n_with, n_without = np.zeros((n + 1, n)), np.zeros((n + 1, n))
     s_without[0], n_without[0] = empty[classes], 1.0
-    is_ms = isinstance(value, MultiScale)
     history, full, n_evals = [], np.zeros(k), 0
     for _ in range(iterations):
         parents, prev = np.zeros((1, n), bool), None
@@ -84,14 +110,7 @@ def run_algorithm1(value, n, empty, classes, key, m, iterations, apply_softmax, 
             pool = grow(parents)
             if pool.shape[0] > m:
                 pool = pool[np.sort(rng.choice(pool.shape[0], size=m, replace=False))]
-            parent_mean = None
-            if is_ms and s >= 2:
-                # parent k lies inside candidate j <=> k keeps no frame that j lacks
-                pw, qw = pack_words(parents), pack_words(pool)
-                inside = ~np.any((pw[None, :, :] & ~qw[:, None, :]) != 0, axis=2)  # (q, p)
-                parent_mean = (inside.astype(np.float64) @ prev) / inside.sum(1)[:, None]
-            logits, v = score_level(value, s, pool, parent_mean, empty.size, batch_size, classes,
-                                    apply_softmax)
+            logits, v = score_sampled(value, s, pool, parents, prev, ctx)
             mf = pool.astype(np.float64)
             s_with[s] += mf.T @ v
             n_with[s] += mf.sum(0)
