@@ -144,12 +144,13 @@ def test_whitebox_gentle_and_dynamic_differ_exactly_on_frames_7_and_8():
     differ = (gentle != dynamic).any(axis=(1, 2))
     assert np.flatnonzero(differ).tolist() == [7, 8]
     np.testing.assert_array_equal(dynamic[7:9], ~gentle[7:9])
-    # the gentle rectangle moves diagonally down-right by one step per frame, same size
+    # the gentle rectangle moves diagonally down-right by one step per frame, same size,
+    # from a margin of 112 / 8 = 14 px at the top-left to 14 px at the bottom-right
     sizes = gentle.sum(axis=(1, 2))
     assert (sizes == sizes[0]).all() and sizes[0] == 56 * 56  # half of 112
     tops = [np.flatnonzero(f.any(1))[0] for f in gentle]
     lefts = [np.flatnonzero(f.any(0))[0] for f in gentle]
-    assert tops[0] == lefts[0] == 0 and tops[-1] == lefts[-1] == 112 - 56
+    assert tops[0] == lefts[0] == 14 and tops[-1] == lefts[-1] == 112 - 56 - 14
     assert (np.diff(tops) > 0).all() and (np.diff(lefts) > 0).all()
 
 
