@@ -5,6 +5,12 @@ backward pass of the same small flax model on the same 16x112x112 input (goal <=
 1 area (batch 1) and 4 areas (batch 4), and the number of compilations of a 4-area run
 (goal 1). Per-iteration time = (time of a 12-iteration run - time of a 2-iteration run) / 10,
 both already compiled, so compilation and set-up cancel out.
+
+Two denominators: a forward + backward pass timed the same way inside a jitted ``lax.scan``
+(each step nudges the input by its gradient, so nothing is loop-invariant; the fair
+baseline, since the optimisation is itself one scan), and a standalone jitted
+``value_and_grad`` call (XLA compiles the model differently outside a scan; on a CPU it was
+the slower of the two, which is why the old ratio came out below 1).
 """
 from __future__ import annotations
 
@@ -18,6 +24,27 @@ from vidxai.explain import _extremal_opt as opt
 from vidxai.explain import extremal as E
 
 
+def scan_fwd_bwd(fb, its: int):
+    """``its`` forward + backward passes in one jitted scan (gradient steps on the input)."""
+    @jax.jit
+    def run(x):
+        def body(x, _):
+            value, grad = fb(x)
+            return x - 1e-6 * grad, value
+        return jax.lax.scan(body, x, None, length=its)[1]
+    return run
+
+
+def per_iteration(make_run) -> float:
+    """(12-iteration time - 2-iteration time) / 10, both compiled first."""
+    times = {}
+    for its in (2, 12):
+        run = make_run(its)
+        timed(run)
+        times[its] = timed(run, repeat=2)
+    return (times[12] - times[2]) / 10
+
+
 def main(shape=(16, 112, 112)):
     apply, video = small_model(shape)
     f = jax.jit(lambda x: jax.nn.softmax(apply(x), axis=-1)[:, 0])
@@ -28,19 +55,22 @@ def main(shape=(16, 112, 112)):
         areas_t = jnp.repeat(areas[:, None], shape[0], axis=1)
         seeds = jnp.ones((n_areas, shape[0]) + grid)
         batch = jnp.asarray(np.repeat(np.asarray(video)[None], n_areas, axis=0))
-        fb = jax.jit(jax.value_and_grad(lambda x: jnp.sum(-jnp.log(f(x)))))
+        raw = jax.value_and_grad(lambda x: jnp.sum(-jnp.log(f(x))))
+        fb = jax.jit(raw)
         timed(lambda: fb(batch))
         model_t = timed(lambda: fb(batch), repeat=3)
-        times = {}
-        for its in (2, 12):
+        model_scan = per_iteration(lambda its: (lambda g=scan_fwd_bwd(raw, its): g(batch)))
+
+        def step_run(its):
             cfg = opt.Config(tuple(shape), iterations=its, kernel=(8, 11, 11))
-            run = lambda: opt.optimise_jax(f, seeds, pyramid, areas, areas_t, cfg,  # noqa: E731
-                                           E.default_optimizer())[0]
-            timed(run)
-            times[its] = timed(run, repeat=2)
-        per_it = (times[12] - times[2]) / 10
-        print(f"STEP, {n_areas} area(s): iteration {per_it * 1e3:.1f} ms, model fwd+bwd "
-              f"(batch {n_areas}) {model_t * 1e3:.1f} ms, ratio {per_it / model_t:.2f} (goal <= 1.3)")
+            return lambda: opt.optimise_jax(f, seeds, pyramid, areas, areas_t, cfg,
+                                            E.default_optimizer())[0]
+
+        per_it = per_iteration(step_run)
+        print(f"STEP, {n_areas} area(s): iteration {per_it * 1e3:.1f} ms; model fwd+bwd "
+              f"(batch {n_areas}) in a scan {model_scan * 1e3:.1f} ms -> ratio "
+              f"{per_it / model_scan:.2f} (goal <= 1.3); standalone {model_t * 1e3:.1f} ms -> "
+              f"{per_it / model_t:.2f}", flush=True)
     before = opt.trace_count()
     E.step(f, np.asarray(video), areas=(0.05, 0.1, 0.15, 0.2), iterations=3, output="prob")
     E.step(f, np.asarray(video), areas=(0.06, 0.1, 0.14, 0.3), iterations=3, output="prob")

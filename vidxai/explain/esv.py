@@ -220,7 +220,8 @@ def esv_sampled(value, n: int, *, empty, key, m: int = 256, iterations: int = 4,
     per scale, the exact mean over all subsequences when there are at most ``r``, else the
     mean over ``r`` uniform ones. This is unbiased in the logits and independent of the other
     sampled subsets, at the cost of up to ``r`` head calls per scale per sampled subset
-    (``n_evals`` still counts subsets). The choice is recorded in ``meta["fms"]``.
+    (``n_evals`` still counts subsets): with ``r = 4`` the same benchmark gives r 0.998,
+    slope 1.006. The choice is recorded in ``meta["fms"]``.
     """
     from .esv_sampling import run_algorithm1
 
