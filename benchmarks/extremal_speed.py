@@ -12,12 +12,11 @@ baseline, since the optimisation is itself one scan), and a standalone jitted
 ``value_and_grad`` call (XLA compiles the model differently outside a scan; on a CPU it was
 the slower of the two, which is why the old ratio came out below 1).
 
-Measured on the 2-core CPU (while another benchmark shared it): iteration / fwd+bwd in a scan
-= 4.05 (1 area) and 2.49 (4 areas), so the goal of 1.3 is not met; against the standalone
-call 0.36 and 0.25; 1 compilation. Profile of one iteration's parts (value and gradient,
-16x112x112, 1 area): smooth-max generator 643 ms, sorted-area loss 93 ms, L_K 37 ms, pyramid
-< 1 ms, model 264 ms: the generator (49 taps per pixel, each a shifted copy of the upsampled
-seeds) is the cost to cut.
+Measured on a quiet 2-core CPU: iteration / fwd+bwd in a scan = 2.74 (1 area) and 3.34
+(4 areas), so the goal of 1.3 is not met; against the standalone call 0.30 and 0.28;
+1 compilation. Value + gradient of the iteration's parts, timed alone (16x112x112, 1 area):
+smooth-max generator 313 ms, sorted-area loss 86 ms, L_K 18 ms, model 156 ms: the generator
+(49 taps per pixel, each a shifted copy of the upsampled seeds) is the cost to cut.
 """
 from __future__ import annotations
 
@@ -31,15 +30,16 @@ from vidxai.explain import _extremal_opt as opt
 from vidxai.explain import extremal as E
 
 
-def scan_fwd_bwd(fb, its: int):
-    """``its`` forward + backward passes in one jitted scan (gradient steps on the input)."""
+def scan_fwd_bwd(fb, batch, its: int):
+    """A call running ``its`` forward + backward passes on ``batch`` in one jitted scan
+    (gradient steps on the input, so no pass is loop-invariant)."""
     @jax.jit
     def run(x):
         def body(x, _):
             value, grad = fb(x)
             return x - 1e-6 * grad, value
         return jax.lax.scan(body, x, None, length=its)[1]
-    return run
+    return lambda: run(batch)
 
 
 def per_iteration(make_run) -> float:
@@ -66,7 +66,7 @@ def main(shape=(16, 112, 112)):
         fb = jax.jit(raw)
         timed(lambda: fb(batch))
         model_t = timed(lambda: fb(batch), repeat=3)
-        model_scan = per_iteration(lambda its: (lambda g=scan_fwd_bwd(raw, its): g(batch)))
+        model_scan = per_iteration(lambda its: scan_fwd_bwd(raw, batch, its))
 
         def step_run(its):
             cfg = opt.Config(tuple(shape), iterations=its, kernel=(8, 11, 11))

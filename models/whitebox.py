@@ -30,8 +30,9 @@ about 90% at a 10% area are only possible when ``A`` covers more than 10% of eve
 10% mask on a target of a fraction ``r < 0.1`` of the frame scores at most
 ``100 (2r - 0.1) / 0.1`` percent, e.g. 25% for a quarter-side square). We use a side of
 1/2 (25% of a frame), which leaves a smooth 10% mask room inside the target: in
-``benchmarks/whitebox.py --size 56`` a side of 3/8 gave gentle pointing games of 73-77 for
-every method, a side of 1/2 gives 93-96, next to the paper's 90; :data:`RECT_FRACTION`.
+``benchmarks/whitebox.py --size 56`` (corner-to-corner track) a side of 3/8 gave gentle
+pointing games of 73-77 for every method, a side of 1/2 gave 93-96, next to the paper's 90;
+with the margin below, EP-3D and STEP reach about 98; :data:`RECT_FRACTION`.
 
 Margin: a corner-to-corner track puts the rectangle one or two pixels from a border in the
 frames next to the ends, and every method's smooth mask then hugs the frame border (a mask
