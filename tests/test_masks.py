@@ -51,6 +51,51 @@ def test_smooth_max_extends_a_short_reference_size():
     assert crop.shape == (9, 11)
 
 
+def stacked_smooth_max(seeds, h, w, s, sigma):
+    """The same formula, vectorised over pixels and taps with jnp (differentiable by
+    autodiff): the reference for the generator's hand-written gradient."""
+    pad, radius = 1 + math.ceil(2 * sigma / s), 1 + math.ceil(sigma / s)
+    taps = np.arange(2 * radius + 1)
+    size = [max(s * (math.ceil(n / s) + 2 * pad - 2 * radius) - s + 1, math.floor(sigma) + n)
+            for n in (h, w)]
+    idx = [np.arange(n)[:, None] // s + taps[None, :] - pad for n in size]   # (n, taps)
+    off = [np.arange(n)[:, None] - (sigma + s * i) for n, i in zip(size, idx)]
+    dist = np.sqrt(off[0][:, None, :, None] ** 2 + off[1][None, :, None, :] ** 2)
+    weight = np.exp(-2 * np.maximum(dist / sigma - 0.5, 0) ** 2)        # (sy, sx, ky, kx)
+    inside = ((idx[0] >= 0) & (idx[0] < seeds.shape[-2]))[:, None, :, None] & (
+        (idx[1] >= 0) & (idx[1] < seeds.shape[-1]))[None, :, None, :]
+    iy = np.clip(idx[0], 0, seeds.shape[-2] - 1)[:, None, :, None]
+    ix = np.clip(idx[1], 0, seeds.shape[-1] - 1)[None, :, None, :]
+    vals = seeds[..., iy, ix] * jnp.asarray(weight * inside, seeds.dtype)
+    flat = vals.reshape(vals.shape[:-2] + (-1,))
+    return jnp.clip(jnp.sum(flat * jax.nn.softmax(20 * flat, axis=-1), axis=-1), 0, 1)
+
+
+@pytest.mark.parametrize("shape,step,sigma", [((10, 13), 4, 5.0), ((20, 27), 7, 11.0),
+                                              ((9, 11), 4, 6.0)])
+def test_smooth_max_gradient_matches_autodiff(shape, step, sigma):
+    grid = M.seed_grid_shape(shape, step, sigma)
+    seeds = jax.random.uniform(jax.random.key(3), (2, 3) + grid)
+    ours = M.smooth_max_upsample(seeds, shape, step=step, sigma=sigma)[0]
+    ref = stacked_smooth_max(seeds, *shape, step, sigma)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    probe = jax.random.normal(jax.random.key(4), ref.shape)
+    g_ours = jax.grad(lambda x: jnp.sum(
+        M.smooth_max_upsample(x, shape, step=step, sigma=sigma)[0] * probe))(seeds)
+    g_ref = jax.grad(lambda x: jnp.sum(stacked_smooth_max(x, *shape, step, sigma) * probe))(seeds)
+    assert np.abs(np.asarray(g_ref)).max() > 0.1
+    np.testing.assert_allclose(g_ours, g_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_smooth_max_gradient_under_vmap_and_jit():
+    seeds = jax.random.uniform(jax.random.key(5), (3, 2, 3, 4))
+    probe = jax.random.normal(jax.random.key(6), (3, 2, 17, 21))
+    fn = lambda x, p: jnp.sum(M.smooth_max_upsample(x, (10, 13), step=4, sigma=5)[0] * p)
+    batched = jax.jit(jax.vmap(jax.grad(fn)))(seeds, probe)
+    one_by_one = np.stack([jax.grad(fn)(s, p) for s, p in zip(seeds, probe)])
+    np.testing.assert_allclose(batched, one_by_one, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("step", [2, 3, 4, 5, 7])
 @pytest.mark.parametrize("sigma", [1.0, 2.5, 5.0, 6.0, 11.0, 23.0])
 def test_smooth_max_geometry_holds_the_frame(step, sigma):
@@ -140,3 +185,82 @@ def test_kernel_smoothness_loss():
     assert low < high
     with pytest.raises(ArgumentError, match="kernel"):
         M.kernel_smoothness_loss(jnp.ones((2, 20, 20)), kernel, 0.1)
+
+
+@pytest.mark.parametrize("n", [1, 7, 1000])
+def test_kth_largest_matches_sort(n):
+    rng = np.random.default_rng(n)
+    values = rng.normal(size=(3, n)).astype(np.float32)
+    values[1] = np.round(values[1])            # ties
+    values[2, : n // 2] = 0.0                  # +0.0 and -0.0 together
+    values[2, : n // 4] = -0.0
+    for k in sorted({1, max(n // 3, 1), n}):
+        got = M.kth_largest(jnp.asarray(values), jnp.full((3,), k))
+        np.testing.assert_array_equal(got, np.sort(values, axis=-1)[:, n - k])
+
+
+def sorted_loss(values, ones):
+    ref = (np.arange(values.size) >= values.size - ones).astype(np.float64)
+    return np.mean((np.sort(values.ravel()) - ref) ** 2)
+
+
+@pytest.mark.parametrize("area", [0.0, 0.1, 0.37, 1.0])
+def test_sorted_area_loss_equals_the_sorted_definition(area):
+    rng = np.random.default_rng(7)
+    mask = np.clip(rng.normal(0.3, 0.4, size=(4, 9, 11)), 0, 1).astype(np.float32)  # ties at 0, 1
+    ones = round(area * mask.size)
+    got = float(M.sorted_area_loss(jnp.asarray(mask), area))
+    assert got == pytest.approx(sorted_loss(mask, ones), rel=1e-5, abs=1e-7)
+    grad = np.asarray(jax.grad(M.sorted_area_loss)(jnp.asarray(mask), area))
+    # gradient 2 (x - t) / n: t is 1 above the threshold, 0 below, a shared fraction on ties
+    template = mask - grad * mask.size / 2
+    assert template.min() >= -1e-5 and template.max() <= 1 + 1e-5
+    np.testing.assert_allclose(template.sum(), ones, atol=1e-3)
+    order = np.argsort(mask.ravel())
+    assert np.all(np.diff(template.ravel()[order]) >= -1e-5)   # monotone in the value
+
+
+def test_per_frame_area_loss_equals_the_sorted_definition():
+    rng = np.random.default_rng(8)
+    mask = rng.uniform(size=(5, 6, 7)).astype(np.float32)
+    areas = np.array([0.0, 0.1, 0.5, 0.9, 1.0], np.float32)
+    want = np.mean([sorted_loss(m, round(a * m.size)) for m, a in zip(mask, areas)])
+    got = float(M.per_frame_area_loss(jnp.asarray(mask), jnp.asarray(areas)))
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def reference_pyramid(pyramid, mask):
+    pos = jnp.clip(mask, 0, 1) * (pyramid.shape[0] - 1)
+    k = jnp.minimum(jnp.floor(jax.lax.stop_gradient(pos)), pyramid.shape[0] - 2).astype(int)
+    frac = (pos - k)[..., None]
+    lo = jnp.take_along_axis(pyramid, k[None, ..., None], axis=0)[0]
+    hi = jnp.take_along_axis(pyramid, k[None, ..., None] + 1, axis=0)[0]
+    return lo + frac * (hi - lo)
+
+
+def test_apply_pyramid_gradients_match_autodiff():
+    pyr = M.blur_pyramid(jax.random.uniform(jax.random.key(0), (2, 12, 12, 3)))
+    mask = jax.random.uniform(jax.random.key(1), (2, 12, 12))
+    probe = jax.random.normal(jax.random.key(2), (2, 12, 12, 3))
+    loss = lambda fn: (lambda p, m: jnp.sum(fn(p, m) * probe))
+    ours = jax.grad(loss(M.apply_pyramid), argnums=(0, 1))(pyr, mask)
+    ref = jax.grad(loss(reference_pyramid), argnums=(0, 1))(pyr, mask)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    # a batch of masks over one pyramid: the pyramid's gradient sums over the batch
+    masks = jnp.stack([mask, 1 - mask])
+    g = jax.grad(lambda p: jnp.sum(M.apply_pyramid(p, masks)))(pyr)
+    g_ref = sum(jax.grad(lambda p: jnp.sum(reference_pyramid(p, m)))(pyr) for m in masks)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-5)
+    # outside [0, 1] the mask gets no gradient; at 0 and 1 it does (as torch's clamp)
+    edge = jnp.asarray([[-0.5, 0.0], [1.0, 1.5]])[None]
+    g_edge = jax.grad(lambda m: jnp.sum(M.apply_pyramid(pyr[:, :1, :2, :2], m)))(edge)
+    assert g_edge[0, 0, 0] == 0 and g_edge[0, 1, 1] == 0 and g_edge[0, 0, 1] != 0
+
+
+@pytest.mark.parametrize("stride", [(1, 11, 11), (2, 5, 5), (1, 3, 4)])
+def test_kernel_convolution_matches_a_3d_convolution(stride):
+    mask = jax.random.uniform(jax.random.key(9), (10, 30, 33))
+    kernel = jnp.asarray(M.ellipsoid_kernel(4, 11, 11))
+    want = jax.lax.conv_general_dilated(mask[None, None], kernel[None, None], stride, "VALID")
+    np.testing.assert_allclose(M._strided_conv3d(mask, kernel, stride), want[0, 0], atol=1e-6)
