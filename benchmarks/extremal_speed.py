@@ -3,20 +3,22 @@
 Prints one optimisation iteration's wall time divided by the wall time of one forward +
 backward pass of the same small flax model on the same 16x112x112 input (goal <= 1.3), for
 1 area (batch 1) and 4 areas (batch 4), and the number of compilations of a 4-area run
-(goal 1). Per-iteration time = (time of a 22-iteration run - time of a 2-iteration run) / 20,
-both already compiled, so compilation and set-up cancel out.
+(goal 1). Per-iteration time = (time of a 12-iteration run - time of a 2-iteration run) / 10,
+both already compiled, so compilation and set-up cancel out. Both sides are timed back to
+back in 7 rounds; the median ratio and the range are printed.
 
 Two denominators: a forward + backward pass timed the same way inside a jitted ``lax.scan``
 (each step nudges the input by its gradient, so nothing is loop-invariant; the fair
 baseline, since the optimisation is itself one scan), and a standalone jitted
-``value_and_grad`` call (XLA compiles the model differently outside a scan; on a CPU it was
-the slower of the two, which is why the old ratio came out below 1).
+``value_and_grad`` call (XLA compiles the model differently outside a scan; on a CPU it runs
+about 10x slower, which is why a ratio against it comes out far below 1).
 
-Measured on a quiet 2-core CPU: iteration / fwd+bwd in a scan = 2.74 (1 area) and 3.34
-(4 areas), so the goal of 1.3 is not met; against the standalone call 0.30 and 0.28;
-1 compilation. Value + gradient of the iteration's parts, timed alone (16x112x112, 1 area):
-smooth-max generator 313 ms, sorted-area loss 86 ms, L_K 18 ms, model 156 ms: the generator
-(49 taps per pixel, each a shifted copy of the upsampled seeds) is the cost to cut.
+Measured on the 2-core CPU (no GPU lent): iteration / fwd+bwd in a scan = 1.43 (1 area,
+range over rounds 1.26-1.68) and 1.42 (4 areas, 1.14-1.72); 1 compilation. Before the
+rewrite of the mask machinery the same measurement gave 2.74 and 3.34. What is left is the
+exact smooth-max generator: 49 taps per pixel, each an exponential, forward and backward
+(about 30 ms of value + gradient at 1 area against ~120-170 ms for the model), at the CPU's
+exp throughput.
 """
 from __future__ import annotations
 

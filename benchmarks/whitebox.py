@@ -10,8 +10,8 @@ are highlighted). The table prints mean +- std over the keys next to the paper's
 The mask geometry follows STEP at 112 px (seed step 7, sigma 11, L_K kernel 8 x 11 x 11).
 At another ``--size`` the spatial lengths are scaled with the frame (step ``round(7 s/112)``,
 sigma ``11 s/112``, kernel ``8 x round(11 s/112)^2``), so a smaller run is the same
-experiment at a lower resolution. On a 2-core CPU a 1200-iteration run takes about 5 min at
-112 px and about a minute at 56 px.
+experiment at a lower resolution. On a 2-core CPU a 1200-iteration run takes about 15 s at
+56 px (the 5-key table of 8 rows in 11 min) and about 1.5 min at 112 px.
 
     python benchmarks/whitebox.py [--iterations 1200] [--keys 5] [--size 112]
                                   [--methods ep3d step tiem tiem+lk] [--json out.json]
