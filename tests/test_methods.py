@@ -55,7 +55,7 @@ def test_lime_recovers_additive_weights():
     e = explain.lime(additive_model(seg, w), video, seg, key=KEY, n_samples=400)
     assert np.corrcoef(e.weights, w)[0, 1] >= 0.99
     assert e.meta["score"] == pytest.approx(0.5 * w.sum(), abs=1e-5)
-    assert e.n_evals == 401
+    assert e.n_evals == 402  # 400 samples, the video and the fully removed video
 
 
 def test_loco_and_univariate_closed_forms(additive):

@@ -137,3 +137,8 @@ def check_shape3(value, name: str) -> tuple[int, int, int]:
     if len(items) != 3:
         raise ArgumentError(name, "a (T, H, W) triple of positive integers", value)
     return tuple(check_int(v, f"{name}[{i}]", minimum=1) for i, v in enumerate(items))
+
+
+class ExplanationWarning(UserWarning):
+    """An explanation was computed but may carry little signal (poor surrogate fit, scores
+    that hardly vary, an upscaled input); the reason is also stored in ``meta["warnings"]``."""

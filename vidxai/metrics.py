@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import ArgumentError, ArgumentTypeError, check_int, check_video, describe
-from .removal import Removal, black
+from .removal import Removal, removed_video
 from .scoring import run_batches
 from .segment import Segmentation
 
@@ -68,6 +68,8 @@ def unit_labels(unit, shape, patch: int = 16):
         if unit.shape != tuple(shape):
             raise ArgumentError("unit", f"a segmentation of shape {tuple(shape)}", unit.shape)
         return unit.labels, unit.n
+    if not isinstance(unit, str):
+        raise ArgumentTypeError("unit", "'pixel', 'patch' or a Segmentation", describe(unit))
     if unit == "pixel":
         return np.arange(t * h * w, dtype=np.int32).reshape(shape), t * h * w
     if unit == "patch":
@@ -107,9 +109,11 @@ def _game(game, f, video, saliency, steps, unit, removed, order, batch_size, pro
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
     video = check_video(video)
     try:
+        if np.iscomplexobj(saliency):
+            raise TypeError("complex")
         saliency = np.asarray(saliency, dtype=np.float32)
     except (TypeError, ValueError):
-        raise ArgumentTypeError("saliency", "a numeric (T, H, W) map", describe(saliency))
+        raise ArgumentTypeError("saliency", "a real-valued (T, H, W) map", describe(saliency))
     if saliency.shape != video.shape[:3]:
         raise ArgumentError("saliency", f"a map of shape {video.shape[:3]}", saliency.shape)
     if not np.all(np.isfinite(saliency)):
@@ -122,22 +126,13 @@ def _game(game, f, video, saliency, steps, unit, removed, order, batch_size, pro
     points = min(steps, n_units)
     ks = np.round(np.arange(points + 1) * n_units / points).astype(np.int32)
     x = np.concatenate([[0], np.cumsum(counts)])[ks] / labels.size
-    removed = _removed_video(removed, video)
+    edge_sigma = removed.edge_sigma if isinstance(removed, Removal) else None
+    removed = removed_video(removed, video, unit if isinstance(unit, Segmentation) else None)
     scores = run_batches(f, video, removed, _revealed, ks, jnp.asarray(rank_map), game,
-                         batch_size=batch_size, progress=progress, desc=f"{game} game")
+                         batch_size=batch_size, edge_sigma=edge_sigma, progress=progress,
+                         desc=f"{game} game")
     auc = float(np.trapezoid(scores, x)) if hasattr(np, "trapezoid") else float(np.trapz(scores, x))
     return Curve(game, order, x, scores, auc)
-
-
-def _removed_video(removed, video):
-    if removed is None:
-        removed = black()
-    if isinstance(removed, Removal):
-        return removed.removed(video)
-    arr = check_video(removed, "removed")
-    if arr.shape != video.shape:
-        raise ArgumentError("removed", f"a Removal or a video of shape {video.shape}", arr.shape)
-    return arr
 
 
 def insertion(f, video, saliency, *, steps=128, unit="pixel", removed=None, order="morf",

@@ -73,6 +73,8 @@ def _edge(edge_sigma):
 
 def constant(value, edge_sigma: float | None = None) -> Removal:
     """Replace removed pixels with a constant grey level or RGB colour in [0, 1]."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise ArgumentTypeError("value", "a level or an RGB triple in [0, 1]", describe(value))
     try:
         colour = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError):
@@ -127,6 +129,23 @@ def reference() -> Removal:
     return blur(8.0, temporal=True, edge_sigma=3.5)
 
 
+def removed_video(removed, video, segmentation=None) -> jax.Array:
+    """The fully removed state of ``video``: ``removed`` is a :class:`Removal` (``None`` =
+    black), whose fill is built for ``video`` (and ``segmentation``, for :func:`mean_color`),
+    or a video of the same shape used as it is."""
+    from .errors import check_video
+
+    if removed is None:
+        removed = black()
+    if isinstance(removed, Removal):
+        return removed.removed(video, segmentation)
+    arr = check_video(removed, "removed")
+    if arr.shape != tuple(video.shape):
+        raise ArgumentError("removed", f"a Removal or a video of shape {tuple(video.shape)}",
+                            arr.shape)
+    return jnp.asarray(arr)
+
+
 # ---- pixel-mask generators: fn(params (B, ...), aux arrays, static hashable) -> (B, T, H, W) ----
 
 def segment_mask(z, labels, static=None):
@@ -141,6 +160,11 @@ def _linear_weights(out_len: int, in_len: int, scale: float, offset):
     u = jnp.arange(out_len, dtype=jnp.float32)[None, :] + offset[:, None]
     x = jnp.clip((u + 0.5) * scale - 0.5, 0.0, in_len - 1.0)
     return jnp.maximum(0.0, 1.0 - jnp.abs(x[..., None] - jnp.arange(in_len, dtype=jnp.float32)))
+
+
+def coalition_mask(params, labels, static=None):
+    """Like :func:`segment_mask`, for parameter rows ``z`` or ``(z, row weights)``."""
+    return segment_mask(params[0] if isinstance(params, tuple) else params, labels, static)
 
 
 def rise_mask(params, aux, static):

@@ -15,7 +15,12 @@ dataset over workers (Ray), replace this one engine; the methods do not change.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import os
+import time
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -72,54 +77,76 @@ def score(model, target: int | None = None, output: str = "prob"):
     return f
 
 
-_EAGER: dict = {}
+_HOST_CALLS: contextvars.ContextVar = contextvars.ContextVar("vidxai_host_calls", default=None)
+
+
+def note_host_call() -> None:
+    """Called by a function that leaves JAX when traced (the torch bridge's callback path),
+    so :func:`is_eager` knows a score function built on it must run outside ``jax.jit``."""
+    seen = _HOST_CALLS.get()
+    if seen is not None:
+        seen.append(True)
 
 
 def is_eager(f, example_shape) -> bool:
-    """True when ``f`` must run outside jit (declared eager, or not traceable by JAX).
+    """True when ``f`` must run outside jit: declared eager (``f.vidxai_eager``), not
+    traceable by JAX, or calling a torch model through the bridge anywhere inside (e.g.
+    ``lambda x: jax.nn.softmax(g(x))[:, t]``: run eagerly, the bridge passes the batch to
+    torch without a copy instead of through a host callback). One abstract trace per
+    function and shape (cached)."""
+    return eager_kind(f, example_shape) is not None
 
-    The answer is cached per function and input shape (one abstract trace, no computation).
-    """
+
+def eager_kind(f, example_shape) -> str | None:
+    """Why ``f`` runs outside jit: ``"bridge"`` (declared ``vidxai_eager``, or calls a
+    bridged torch model), ``"host"`` (not traceable by JAX), or ``None`` (fused in jit)."""
     if getattr(f, "vidxai_eager", False):
-        return True
-    key = (f, tuple(example_shape))
-    if key not in _EAGER:
-        _EAGER[key] = _trace_fails(f, example_shape)
-        if len(_EAGER) > 256:
-            _EAGER.pop(next(iter(_EAGER)))
-    return _EAGER[key]
+        return "bridge"
+    return _eager_kind(f, tuple(example_shape))
 
 
-def _trace_fails(f, example_shape) -> bool:
+@functools.lru_cache(maxsize=256)
+def _eager_kind(f, example_shape) -> str | None:
+    seen = []
+    token = _HOST_CALLS.set(seen)
     try:
         jax.eval_shape(f, jax.ShapeDtypeStruct(example_shape, jnp.float32))
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
             jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError):
-        return True
+        return "host"
     except (ArgumentError, ScoreFunctionError):
         raise
     except Exception:  # noqa: BLE001 - anything else: let the eager call show the real error
-        return True
-    return False
+        return "host"
+    finally:
+        _HOST_CALLS.reset(token)
+    return "bridge" if seen else None
 
 
-_STEPS: dict = {}
+def _perturb(video, removed, params, aux, mask_fn, static, edge_sigma):
+    return compose(video, removed, soften(mask_fn(params, aux, static), edge_sigma))
 
 
-def _step(f, mask_fn, static, edge_sigma, fused: bool):
-    """Jitted ``(video, removed, params, aux) -> scores`` (fused) or ``-> perturbed batch``."""
-    key = (f if fused else None, mask_fn, static, edge_sigma, fused)
-    if key not in _STEPS:
-        def perturb(video, removed, params, aux):
-            return compose(video, removed, soften(mask_fn(params, aux, static), edge_sigma))
+@partial(jax.jit, static_argnames=("mask_fn", "static", "edge_sigma"))
+def perturbed_batch(video, removed, params, aux, *, mask_fn, static=None, edge_sigma=None):
+    """The perturbed videos ``compose(video, removed, soften(mask_fn(params, aux, static)))``
+    of one chunk, ``(B, T, H, W, C)`` (jitted once per mask generator and shapes)."""
+    return _perturb(video, removed, params, aux, mask_fn, static, edge_sigma)
 
-        if fused:
-            _STEPS[key] = jax.jit(lambda v, r, p, a: f(perturb(v, r, p, a)))
-        else:
-            _STEPS[key] = jax.jit(perturb)
-        if len(_STEPS) > 64:
-            _STEPS.pop(next(iter(_STEPS)))
-    return _STEPS[key]
+
+@partial(jax.jit, static_argnames=("mask_fn", "static", "edge_sigma"), donate_argnums=(0,),
+         keep_unused=True)
+def _perturbed_into(buffer, video, removed, params, aux, *, mask_fn, static, edge_sigma):
+    """:func:`perturbed_batch` written into the donated ``buffer`` (the previous chunk's
+    batch, which the torch model has finished reading): no new batch-sized allocation and
+    its page faults per chunk."""
+    del buffer
+    return _perturb(video, removed, params, aux, mask_fn, static, edge_sigma)
+
+
+@partial(jax.jit, static_argnames=("f", "mask_fn", "static", "edge_sigma"))
+def _fused_scores(video, removed, params, aux, *, f, mask_fn, static, edge_sigma):
+    return f(_perturb(video, removed, params, aux, mask_fn, static, edge_sigma))
 
 
 def _check_scores(out, rows: int):
@@ -146,6 +173,125 @@ def chunks(params, n_rows: int, batch_size: int):
         yield stop - start, jax.tree_util.tree_map(take, params)
 
 
+def index_chunks(make, n_rows: int, batch_size: int):
+    """Chunks generated from row indices: ``make(idx uint32 (batch_size,))`` returns the
+    parameter rows of ``idx`` (e.g. coalitions drawn from ``fold_in(key, i)``); the last
+    chunk repeats its final index. Nothing of size ``n_rows`` is ever held."""
+    for start in range(0, n_rows, batch_size):
+        rows = min(batch_size, n_rows - start)
+        idx = np.minimum(np.arange(start, start + batch_size, dtype=np.int64), n_rows - 1)
+        yield rows, make(jnp.asarray(idx.astype(np.uint32)))
+
+
+def stream_chunks(pieces, batch_size: int):
+    """Regroup ``pieces`` (pytrees of host arrays with a leading row axis of any length) into
+    chunks of exactly ``batch_size`` rows ``(rows, pytree)``, the last padded by repeating its
+    final row. Only one chunk is held at a time."""
+    buffer, held = [], 0
+
+    def emit(parts, n):
+        joined = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *parts)
+        if n < batch_size:
+            joined = jax.tree_util.tree_map(
+                lambda a: np.concatenate([a, np.repeat(a[-1:], batch_size - n, axis=0)]), joined)
+        return n, jax.tree_util.tree_map(jnp.asarray, joined)
+
+    for piece in pieces:
+        length = len(jax.tree_util.tree_leaves(piece)[0])
+        start = 0
+        while start < length:
+            take = min(batch_size - held, length - start)
+            buffer.append(jax.tree_util.tree_map(lambda a: a[start:start + take], piece))
+            held += take
+            start += take
+            if held == batch_size:
+                yield emit(buffer, held)
+                buffer, held = [], 0
+    if held:
+        yield emit(buffer, held)
+
+
+_NOTICE: contextvars.ContextVar = contextvars.ContextVar("vidxai_long_run", default=None)
+
+
+@contextlib.contextmanager
+def long_run_notice(threshold_s: float = 600.0, printer=print):
+    """Within this block, a model evaluation loop whose estimated duration (measured on its
+    second chunk, after compilation) exceeds ``threshold_s`` calls ``printer`` once with
+    the estimate (the command line prints it before a run over 10 minutes)."""
+    token = _NOTICE.set((float(threshold_s), printer))
+    try:
+        yield
+    finally:
+        _NOTICE.reset(token)
+
+
+def _announce(seconds_per_chunk: float, chunks_left: int, n_rows: int, desc: str) -> None:
+    notice = _NOTICE.get()
+    if notice is None:
+        return
+    threshold, printer = notice
+    estimate = seconds_per_chunk * chunks_left
+    if estimate > threshold:
+        printer(f"{desc}: {n_rows} in all, about {_duration(estimate)} to go "
+                "(estimated from the first chunks; Ctrl-C stops cleanly)")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def score_stream(f, video, removed, mask_fn, chunk_iter, aux=(), static=None, *, n_rows: int,
+                 batch_size=32, edge_sigma=None, progress=False, desc="model evaluations"):
+    """Score the perturbed videos of a stream of chunks; yields ``(rows, params, scores)``.
+
+    ``chunk_iter`` yields ``(rows, params)`` with ``params`` a pytree of ``batch_size``-row
+    arrays of which the first ``rows`` are real (:func:`chunks`, :func:`index_chunks`).
+    ``scores`` are float32 host arrays ``(rows,)``, checked (shape, NaN). A pure-JAX ``f`` is
+    fused with the perturbation in one jitted step; an eager ``f`` gets the perturbed batch
+    from a jitted step. The next chunk is dispatched before the previous one's scores are
+    read, so the host never waits idle on the device. Memory: two chunks.
+    """
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    video, removed = jnp.asarray(video), jnp.asarray(removed)
+    kind = eager_kind(f, (batch_size,) + tuple(video.shape))
+    statics = dict(mask_fn=mask_fn, static=static, edge_sigma=edge_sigma)
+    pending, n_chunks, clock, spent = None, -(-n_rows // batch_size), None, None
+    with tqdm(total=n_rows, desc=desc, unit="eval", disable=bar_disabled(progress),
+              leave=False) as bar:
+        for k, (rows, params) in enumerate(chunk_iter):
+            if kind is not None:
+                batch = (perturbed_batch(video, removed, params, aux, **statics) if spent is None
+                         else _perturbed_into(spent, video, removed, params, aux, **statics))
+                out = f(batch)
+                # a host function may keep its input: only the bridge's batches are reused
+                spent = batch if kind == "bridge" else None
+            else:
+                out = _fused_scores(video, removed, params, aux, f=f, **statics)
+            _check_scores(out, batch_size)
+            if pending is not None:
+                yield _finish(*pending, n_rows)
+            pending = (rows, params, out)
+            bar.update(rows)
+            if k == 1:
+                clock = time.perf_counter()
+            elif k == 2:
+                _announce(time.perf_counter() - clock, n_chunks - 2, n_rows, desc)
+        if pending is not None:
+            yield _finish(*pending, n_rows)
+
+
+def _finish(rows, params, out, n_rows):
+    scores = np.asarray(out, dtype=np.float32)[:rows]
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise ScoreFunctionError(f"f: returned NaN or inf for {int(bad.sum())} of {rows} inputs "
+                                 f"(in a chunk of the {n_rows} scored)")
+    return rows, params, scores
+
+
 def run_batches(f, video, removed, mask_fn, params, aux=(), static=None, *, batch_size=32,
                 edge_sigma=None, progress=False, desc="model evaluations") -> np.ndarray:
     """Scores of ``f`` on ``compose(video, removed, mask_fn(params))`` for every row.
@@ -157,28 +303,11 @@ def run_batches(f, video, removed, mask_fn, params, aux=(), static=None, *, batc
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     params = jax.tree_util.tree_map(np.asarray, params)
     n_rows = len(jax.tree_util.tree_leaves(params)[0])
-    video, removed = jnp.asarray(video), jnp.asarray(removed)
-    eager = is_eager(f, (batch_size,) + tuple(video.shape))
-    step = _step(f, mask_fn, static, edge_sigma, fused=not eager)
-    outputs, pending = [], None
-    hidden = bar_disabled(progress)
-    with tqdm(total=n_rows, desc=desc, unit="eval", disable=hidden, leave=False) as bar:
-        for rows, chunk in chunks(params, n_rows, batch_size):
-            out = step(video, removed, chunk, aux)
-            if eager:
-                out = f(out)
-            _check_scores(out, batch_size)
-            if pending is not None:  # convert the previous chunk while this one runs
-                outputs.append(np.asarray(pending[0], dtype=np.float32)[: pending[1]])
-            pending = (out, rows)
-            bar.update(rows)
-        if pending is not None:
-            outputs.append(np.asarray(pending[0], dtype=np.float32)[: pending[1]])
-    scores = np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
-    bad = ~np.isfinite(scores)
-    if bad.any():
-        raise ScoreFunctionError(f"f: returned NaN or inf for {int(bad.sum())} of {n_rows} inputs")
-    return scores
+    stream = score_stream(f, video, removed, mask_fn, chunks(params, n_rows, batch_size), aux,
+                          static, n_rows=n_rows, batch_size=batch_size, edge_sigma=edge_sigma,
+                          progress=progress, desc=desc)
+    outputs = [scores for _, _, scores in stream]
+    return np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
 
 
 def check_coalitions(z, n: int, name: str = "Z") -> np.ndarray:

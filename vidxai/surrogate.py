@@ -1,10 +1,14 @@
 """Summary stage: turn (coalition, score) pairs into feature importances (paper 001, Sec. 3.5).
 
-Closed-form, jitted JAX linear algebra: LIME's weighted ridge, Kernel SHAP's weighted least
-squares under the efficiency constraint, RISE's mean-when-kept, and plain differences.
+LIME's weighted ridge, Kernel SHAP's weighted least squares under the efficiency constraint,
+RISE's mean-when-kept and plain differences. The two regressions are solved from their
+sufficient statistics: the weighted Gram matrix ``A' W A`` of the columns ``A = [z, 1, y]``
+(:class:`Gram`), accumulated chunk by chunk (float32 on the device per chunk, float64 across
+chunks), so the number of samples never sets the memory: ``O(features^2)``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import jax
@@ -31,15 +35,83 @@ def lime_kernel(z, kernel_width: float = 0.25):
     return jnp.sqrt(jnp.exp(-(d**2) / width**2))
 
 
-@partial(jax.jit, static_argnames=())
-def _ridge(x, y, w, alpha):
-    w = w / jnp.sum(w)
-    x_mean = w @ x
-    y_mean = w @ y
-    xc, yc = x - x_mean, y - y_mean
-    gram = (xc * w[:, None]).T @ xc + alpha * jnp.eye(x.shape[1], dtype=x.dtype)
-    coef = jnp.linalg.solve(gram, (xc * w[:, None]).T @ yc)
-    return coef, y_mean - x_mean @ coef
+@jax.jit
+def chunk_gram(z, y, w):
+    """Weighted Gram matrix ``A' diag(w) A`` of one chunk, ``A = [z, 1, y]`` ``(n+2, n+2)``."""
+    a = jnp.concatenate([z.astype(jnp.float32), jnp.ones((z.shape[0], 1), jnp.float32),
+                         y.astype(jnp.float32)[:, None]], axis=1)
+    return (a * w.astype(jnp.float32)[:, None]).T @ a
+
+
+class Gram:
+    """Running float64 sum of :func:`chunk_gram` over chunks; :meth:`add` one chunk."""
+
+    def __init__(self, n_features: int):
+        self.n = int(n_features)
+        self.matrix = np.zeros((self.n + 2, self.n + 2))
+        self.rows = 0
+
+    def add(self, z, y, w) -> None:
+        y = jnp.asarray(np.asarray(y, np.float32))
+        self.matrix += np.asarray(chunk_gram(jnp.asarray(z), y, jnp.asarray(w)), np.float64)
+        self.rows += int(np.count_nonzero(np.asarray(w)))
+
+    @classmethod
+    def of(cls, z, y, w) -> "Gram":
+        z = np.asarray(z)
+        gram = cls(z.shape[1])
+        gram.add(z, y, w)
+        return gram
+
+    def total_sum_of_squares(self) -> float:
+        """``sum w (y - weighted mean of y)^2``."""
+        g, n = self.matrix, self.n
+        return float(g[n + 1, n + 1] - g[n, n + 1] ** 2 / g[n, n]) if g[n, n] > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted surrogate: ``coef (n,)``, ``intercept``, the weighted R^2 of the fit on its
+    samples (``None`` when the scores have no weighted variance), and whether the samples
+    left some coefficients undetermined (``rank_deficient``: the minimum-norm solution is
+    returned)."""
+
+    coef: np.ndarray
+    intercept: float
+    r2: float | None
+    rank_deficient: bool = False
+
+
+RCOND = 1e-6   # the Gram matrix sums float32 chunk products: smaller singular values are noise
+
+
+def _solve(lhs, rhs):
+    """Minimum-norm least-squares solution of the normal equations, and whether they were
+    singular (singular values below ``RCOND`` times the largest count as zero)."""
+    solution, _, rank, _ = np.linalg.lstsq(lhs, rhs, rcond=RCOND)
+    return solution, rank < lhs.shape[0]
+
+
+def _r2(gram: Gram, beta, design) -> float | None:
+    """Weighted R^2 of ``y ~ A_design beta`` from the Gram matrix (``design``: columns of A)."""
+    g, y = gram.matrix, gram.n + 1
+    sst = gram.total_sum_of_squares()
+    if not sst > 1e-12 * max(abs(g[y, y]), 1e-30):
+        return None
+    gd = g[np.ix_(design, design)]
+    ssr = g[y, y] - 2.0 * beta @ g[design, y] + beta @ gd @ beta
+    return float(1.0 - max(ssr, 0.0) / sst)
+
+
+def ridge_fit(gram: Gram, alpha: float = 1.0) -> Fit:
+    """Weighted ridge with an unpenalised intercept from the Gram matrix (LIME):
+    minimises ``sum_i w_i (y_i - b - z_i . c)^2 + alpha |c|^2``."""
+    n = gram.n
+    design = list(range(n + 1))                       # z columns and the ones column
+    lhs = gram.matrix[np.ix_(design, design)] + np.diag([alpha] * n + [0.0])
+    beta, deficient = _solve(lhs, gram.matrix[design, n + 1])
+    return Fit(coef=beta[:n], intercept=float(beta[n]), r2=_r2(gram, beta, design),
+               rank_deficient=deficient)
 
 
 def ridge(z, y, sample_weight=None, alpha: float = 1.0):
@@ -50,42 +122,47 @@ def ridge(z, y, sample_weight=None, alpha: float = 1.0):
     Returns ``(coef (n,), intercept)``.
     """
     alpha = check_float(alpha, "alpha", 0.0)
-    x = jnp.asarray(z, jnp.float32)
-    y = jnp.asarray(y, jnp.float32)
-    w = jnp.ones(len(y), jnp.float32) if sample_weight is None else jnp.asarray(sample_weight, jnp.float32)
-    if y.ndim != 1 or x.shape[0] != y.shape[0] or w.shape != y.shape or len(y) == 0:
+    x = np.asarray(z, np.float32)
+    y = np.asarray(y, np.float32)
+    w = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
+    if y.ndim != 1 or x.ndim != 2 or x.shape[0] != y.shape[0] or w.shape != y.shape or len(y) == 0:
         raise ArgumentError("y", f"one score per coalition row ({x.shape[0]},)", y.shape)
-    # the solve normalises w to sum 1, which divides the data term by sum(w): scale alpha too
-    coef, intercept = _ridge(x, y, w, alpha / jnp.sum(w))
-    return coef, intercept
+    fit = ridge_fit(Gram.of(x, y, w), alpha)
+    return fit.coef.astype(np.float32), np.float32(fit.intercept)
 
 
-@jax.jit
-def _constrained_wls(z, y, w, full, empty):
-    delta = full - empty
-    x = z.astype(jnp.float32)
-    last = x[:, -1:]
-    xr = x[:, :-1] - last
-    yr = y - empty - last[:, 0] * delta
-    sw = jnp.sqrt(w)[:, None]
-    phi, *_ = jnp.linalg.lstsq(xr * sw, yr * sw[:, 0], rcond=None)
-    return jnp.concatenate([phi, (delta - phi.sum())[None]])
+def shapley_fit(gram: Gram, full: float, empty: float) -> Fit:
+    """Kernel SHAP's weighted least squares ``y - empty ~ z . phi`` with ``sum(phi) = full -
+    empty`` (efficiency) from the Gram matrix. The constraint is eliminated by writing the
+    last feature's value as ``delta - sum(others)``: regress ``y - empty - z_last delta`` on
+    ``z_j - z_last``. With every coalition and exact kernel weights the solution is the
+    exact Shapley value vector (Lundberg & Lee, Theorem 2)."""
+    n, delta = gram.n, float(full) - float(empty)
+    if n == 1:
+        return Fit(coef=np.array([delta]), intercept=float(empty), r2=None)
+    t = np.zeros((n + 2, n - 1))                  # reduced columns z_j - z_last = A t
+    t[np.arange(n - 1), np.arange(n - 1)] = 1.0
+    t[n - 1] = -1.0
+    u = np.zeros(n + 2)                           # reduced target y - empty - z_last delta
+    u[n + 1], u[n], u[n - 1] = 1.0, -float(empty), -delta
+    g = gram.matrix
+    phi, deficient = _solve(t.T @ g @ t, t.T @ g @ u)
+    coef = np.concatenate([phi, [delta - phi.sum()]])
+    beta = np.concatenate([coef, [float(empty)]])    # y ~ z . coef + empty
+    return Fit(coef=coef, intercept=float(empty), r2=_r2(gram, beta, list(range(n + 1))),
+               rank_deficient=deficient)
 
 
 def shapley_wls(z, y, weights, full: float, empty: float):
-    """Kernel SHAP: weighted least squares of y on coalitions with sum(phi) = full - empty.
-
-    The constraint (efficiency) is eliminated by expressing the last feature's value as
-    ``delta - sum(others)``; with every coalition and exact kernel weights the solution is
-    the exact Shapley value vector (Lundberg & Lee, Theorem 2).
-    """
-    z = jnp.asarray(z)
+    """Kernel SHAP: weighted least squares of y on coalitions with sum(phi) = full - empty
+    (see :func:`shapley_fit`). Returns ``phi (n,)``."""
+    z = np.asarray(z)
     if z.shape[1] == 1:
-        return jnp.asarray([full - empty], jnp.float32)
+        return np.asarray([full - empty], np.float32)
     if z.shape[0] == 0:
         raise ArgumentError("n_samples", "at least one coalition besides empty and full", 0)
-    return _constrained_wls(z, jnp.asarray(y, jnp.float32), jnp.asarray(weights, jnp.float32),
-                            jnp.float32(full), jnp.float32(empty))
+    fit = shapley_fit(Gram.of(z, y, weights), full, empty)
+    return fit.coef.astype(np.float32)
 
 
 @jax.jit
@@ -104,45 +181,39 @@ def difference(y, reference):
     return jnp.asarray(y, jnp.float32) - jnp.float32(reference)
 
 
+@partial(jax.jit, static_argnames=("mask_fn", "static"), donate_argnums=(0, 1))
+def accumulate_masks(num, den, params, values, valid, aux, *, mask_fn, static):
+    """Add one chunk to the sums ``sum_i v_i M_i`` (``num``) and ``sum_i M_i`` (``den``) of
+    the masks ``mask_fn(params, aux, static)``; rows with ``valid = 0`` add nothing."""
+    weights = jnp.stack([values * valid, valid])   # one contraction for both sums
+    both = jnp.tensordot(weights, mask_fn(params, aux, static), 1)
+    return num + both[0], den + both[1]
+
+
 def mask_weighted_mean(mask_fn, params, values, aux=(), static=None, *, shape, batch_size=32):
     """Per-voxel weighted mean ``sum_i v_i M_i / sum_i M_i`` over generated masks.
 
     Masks are regenerated chunk by chunk (fixed-shape chunks, the last one padded with zero
-    weight) by one jitted accumulator, so memory stays at one chunk and nothing recompiles
-    for a new number of rows. Voxels no mask covers get 0. Used by RISE (masks = kept
-    fraction) and sampled occlusion (masks = the cuboids' coverage).
+    weight) by :func:`accumulate_masks`, so memory stays at one chunk and nothing
+    recompiles for a new number of rows. Voxels no mask covers get 0. Used by sampled
+    occlusion (masks = the cuboids' coverage).
     """
     from .scoring import chunks
 
     params = jax.tree_util.tree_map(np.asarray, params)
     values = np.asarray(values, np.float32)
-    step = _accumulator(mask_fn, static)
     num, den = jnp.zeros(tuple(shape), jnp.float32), jnp.zeros(tuple(shape), jnp.float32)
     for (rows, chunk), start in zip(chunks(params, len(values), batch_size),
                                     range(0, len(values), batch_size)):
         v = np.zeros(batch_size, np.float32)
         v[:rows] = values[start:start + rows]
-        num, den = step(num, den, chunk, jnp.asarray(v),
-                        jnp.asarray(np.arange(batch_size) < rows, jnp.float32), aux)
-    return _safe_ratio(num, den)
+        num, den = accumulate_masks(num, den, chunk, jnp.asarray(v),
+                                    jnp.asarray(np.arange(batch_size) < rows, jnp.float32), aux,
+                                    mask_fn=mask_fn, static=static)
+    return safe_ratio(num, den)
 
 
 @jax.jit
-def _safe_ratio(num, den):
+def safe_ratio(num, den):
+    """``num / den`` where ``den > 0``, else 0 (no evidence is 0, never NaN)."""
     return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
-
-
-_ACCUMULATORS: dict = {}
-
-
-def _accumulator(mask_fn, static):
-    key = (mask_fn, static)
-    if key not in _ACCUMULATORS:
-        def add(num, den, params, values, valid, aux):
-            # one contraction for both sums: rows (values * valid, valid) against the masks
-            weights = jnp.stack([values * valid, valid])
-            both = jnp.tensordot(weights, mask_fn(params, aux, static), 1)
-            return num + both[0], den + both[1]
-
-        _ACCUMULATORS[key] = jax.jit(add, donate_argnums=(0, 1))
-    return _ACCUMULATORS[key]

@@ -7,6 +7,9 @@ Every method takes a score function ``f`` (``(B, T, H, W, C) -> (B,)``, see
 """
 from __future__ import annotations
 
+import itertools
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,54 +17,133 @@ import numpy as np
 from .. import sampling, surrogate
 from ..errors import (ArgumentError, check_float, check_int, check_key, check_probability,
                       check_shape3)
-from ..removal import cuboid_mask, rise_mask
-from ..scoring import evaluate, run_batches
+from ..removal import coalition_mask, cuboid_mask, rise_mask
+from ..scoring import (chunks, evaluate, index_chunks, run_batches, score_stream,
+                       stream_chunks)
 from ..segment import grid
-from ._common import explanation, prepare, with_rows
+from ._common import ScoreSpread, explanation, prepare, trust, with_rows
+
+
+def _with_ends(idx, sampled):
+    """Row 0 keeps everything (the video), row 1 nothing (the fully removed video); every
+    other row ``i`` is ``sampled`` (drawn for sample ``i - 2``)."""
+    first = (idx == 0)[:, None]
+    second = (idx == 1)[:, None]
+    return jnp.where(first, True, jnp.where(second, False, sampled))
+
+
+@partial(jax.jit, static_argnames=("n",))
+def lime_rows(key, idx, n: int, p):
+    """LIME's coalition rows ``idx``: the video, the removed video, then sample ``i - 2``
+    from ``fold_in(key, i - 2)``."""
+    return _with_ends(idx, sampling.bernoulli_rows(key, jnp.maximum(idx, 2) - 2, n, p))
+
+
+def _sampled(rows: int, offset: int, batch_size: int) -> np.ndarray:
+    """0/1 per chunk row: a real sampled row (not row 0 or 1, not padding)."""
+    idx = offset + np.arange(batch_size)
+    return ((idx >= 2) & (np.arange(batch_size) < rows)).astype(np.float32)
+
+
+def _coalition_stream(f, video, segmentation, removal, chunk_iter, n_rows, batch_size,
+                      progress):
+    """Scores of every coalition chunk; yields ``(rows, z, y, offset)`` with the chunk's
+    first global row index ``offset``."""
+    offset = 0
+    for rows, params, y in score_stream(
+            f, video, removal.removed(video, segmentation), coalition_mask, chunk_iter,
+            jnp.asarray(segmentation.labels), n_rows=n_rows, batch_size=batch_size,
+            edge_sigma=removal.edge_sigma, progress=progress):
+        yield rows, params, y, offset
+        offset += rows
 
 
 def lime(f, video, segmentation, *, key, n_samples=1000, p=0.5, kernel_width=0.25, alpha=1.0,
          removal=None, sampler=None, batch_size=32, progress=False):
     """3D LIME (paper 001): ridge surrogate on random coalitions of supervoxels.
 
-    Each feature is kept with probability ``p`` (or rows come from ``sampler(key, n_samples,
-    n)``); rows are weighted by sqrt(exp(-d^2 / kernel_width^2)) with d the cosine distance to
-    the full coalition; the weights are the coefficients of a ridge fit (``alpha``) with
-    intercept. The unperturbed video is scored once for ``meta["score"]`` but not fitted.
+    Each feature is kept with probability ``p``; sample ``i`` is drawn from
+    ``fold_in(key, i)``, chunk by chunk, and the ridge's sufficient statistics accumulate as
+    the chunks are scored, so memory does not grow with ``n_samples`` (at most 2^31).
+    ``sampler(key, n_samples, n)`` may supply the rows instead (then held whole). Rows are
+    weighted by sqrt(exp(-d^2 / kernel_width^2)) with d the cosine distance to the full
+    coalition; the weights are the coefficients of a ridge fit (``alpha``) with intercept.
+    The unperturbed and the fully removed video are scored too (``meta["score"]``,
+    ``meta["empty_score"]``) but not fitted; ``meta["fit"]`` has the weighted R^2 and the
+    spread of the sampled scores, ``meta["warnings"]`` says when the map carries little signal.
     """
     video, removal = prepare(f, video, segmentation, removal)
     key = check_key(key)
-    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_samples = sampling.check_samples(n_samples)
     p = check_probability(p, "p")
     kernel_width = check_float(kernel_width, "kernel_width", 0.0, open_low=True)
     alpha = check_float(alpha, "alpha", 0.0)
-    draw = sampler or (lambda k, n_rows, n: sampling.bernoulli(k, n_rows, n, p))
-    z = np.asarray(draw(key, n_samples, segmentation.n), dtype=bool)
-    y = evaluate(f, video, segmentation, with_rows(z, True), removal, batch_size=batch_size,
-                 progress=progress)
-    coef, intercept = surrogate.ridge(z, y[:-1], surrogate.lime_kernel(z, kernel_width), alpha)
-    return explanation("lime", coef, segmentation, f, len(y), removal, score=y[-1],
-                       intercept=float(intercept), n_samples=n_samples, p=p,
-                       kernel_width=kernel_width, alpha=alpha)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    n = segmentation.n
+    if sampler is None:
+        chunk_iter = index_chunks(partial(lime_rows, key, n=n, p=p), n_samples + 2, batch_size)
+    else:
+        z = np.asarray(sampler(key, n_samples, n), dtype=bool)
+        if z.shape != (n_samples, n):
+            raise ArgumentError("sampler", f"a function returning ({n_samples}, {n}) coalitions",
+                                z.shape)
+        chunk_iter = chunks(with_rows(z, True, False)[np.r_[n_samples, n_samples + 1,
+                                                             :n_samples]], n_samples + 2,
+                            batch_size)
+    gram, spread, ends = surrogate.Gram(n), ScoreSpread(), {}
+    for rows, z, y, offset in _coalition_stream(f, video, segmentation, removal, chunk_iter,
+                                                n_samples + 2, batch_size, progress):
+        keep = _sampled(rows, offset, batch_size)
+        ends.update({offset + i: float(y[i]) for i in range(min(rows, 2 - offset))})
+        y_full = np.zeros(batch_size, np.float32)
+        y_full[:rows] = y
+        gram.add(z, y_full, np.asarray(surrogate.lime_kernel(z, kernel_width)) * keep)
+        spread.add(y[keep[:rows] > 0])
+    fit = surrogate.ridge_fit(gram, alpha)
+    return explanation("lime", fit.coef, segmentation, f, n_samples + 2, removal,
+                       **trust(ends[0], ends[1], spread, fit.r2, fit.rank_deficient),
+                       intercept=fit.intercept,
+                       n_samples=n_samples, p=p, kernel_width=kernel_width, alpha=alpha)
 
 
 def kernel_shap(f, video, segmentation, *, key, n_samples=1000, removal=None, batch_size=32,
                 progress=False):
     """3D Kernel SHAP (paper 001): Shapley values by kernel-weighted least squares.
 
-    Coalitions from :func:`vidxai.sampling.shapley_kernel` (complete small/large sizes, then
-    paired samples); the full and empty videos are scored and enforced exactly, so the
-    weights sum to ``f(x) - f(removed)`` (efficiency). With ``n_samples >= 2^n - 2`` every
-    coalition is used and the result is the exact Shapley value vector.
+    Coalitions from :func:`vidxai.sampling.kernel_plan` (complete small/large sizes, then
+    complement pairs drawn from ``key``), generated and fitted chunk by chunk (memory
+    independent of ``n_samples``); the full and empty videos are scored and enforced
+    exactly, so the weights sum to ``f(x) - f(removed)`` (efficiency). With ``n_samples >=
+    2^n - 2`` every coalition is used and the result is the exact Shapley value vector.
+    ``meta["fit"]`` has the weighted R^2 of the fit and the spread of the scores.
     """
     video, removal = prepare(f, video, segmentation, removal)
-    z, w = sampling.shapley_kernel(key, n_samples, segmentation.n)
-    y = evaluate(f, video, segmentation, with_rows(z, True, False), removal,
-                 batch_size=batch_size, progress=progress)
-    full, empty = y[-2], y[-1]
-    phi = surrogate.shapley_wls(z, y[:-2], w, full, empty)
-    return explanation("kernel_shap", phi, segmentation, f, len(y), removal, score=full,
-                       empty_score=empty, n_samples=int(len(z)))
+    key = check_key(key)
+    n_samples = sampling.check_samples(n_samples)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    n = segmentation.n
+    plan = sampling.kernel_plan(n_samples, n)
+    if n > 1 and plan.n_rows == 0:
+        raise ArgumentError("n_samples", "at least 2 (one complement pair) for Kernel SHAP",
+                            n_samples)
+    ends = [(np.stack([np.ones(n, bool), np.zeros(n, bool)]), np.zeros(2))]
+    pieces = itertools.chain(ends, sampling.shapley_kernel_chunks(key, plan, batch_size)
+                             if n > 1 else ())
+    n_rows = 2 + (plan.n_rows if n > 1 else 0)
+    gram, spread, scores = surrogate.Gram(n), ScoreSpread(), {}
+    for rows, (z, w), y, offset in _coalition_stream(
+            f, video, segmentation, removal, stream_chunks(pieces, batch_size), n_rows,
+            batch_size, progress):
+        keep = _sampled(rows, offset, batch_size)
+        scores.update({offset + i: float(y[i]) for i in range(min(rows, 2 - offset))})
+        y_full = np.zeros(batch_size, np.float32)
+        y_full[:rows] = y
+        gram.add(z, y_full, np.asarray(w) * keep)
+        spread.add(y[keep[:rows] > 0])
+    fit = surrogate.shapley_fit(gram, scores[0], scores[1])
+    return explanation("kernel_shap", fit.coef, segmentation, f, n_rows, removal,
+                       **trust(scores[0], scores[1], spread, fit.r2, fit.rank_deficient),
+                       n_samples=int(n_rows - 2))
 
 
 def loco(f, video, segmentation, *, removal=None, batch_size=32, progress=False):
@@ -85,6 +167,24 @@ def univariate(f, video, segmentation, *, removal=None, batch_size=32, progress=
                        empty_score=y[-1])
 
 
+@partial(jax.jit, static_argnames=("cells",))
+def rise_rows(key, idx, cells: tuple, p):
+    """RISE's rows ``idx``: row 0 all cells on, row 1 all off; sample ``i - 2``: cell bits and
+    a shift in [0, 1)^3 drawn from ``fold_in`` of the key's two halves."""
+    k_bits, k_shift = jax.random.split(key)
+    i = jnp.maximum(idx, 2) - 2
+    bits = _with_ends(idx, sampling.bernoulli_rows(k_bits, i, int(np.prod(cells)), p))
+    shift = jax.vmap(lambda j: jax.random.uniform(jax.random.fold_in(k_shift, j), (3,)))(
+        i.astype(jnp.uint32))
+    return bits.reshape((-1,) + tuple(cells)), jnp.where((idx < 2)[:, None], 0.0, shift)
+
+
+@jax.jit
+def _cell_sums(sums, counts, bits, y, keep):
+    flat = bits.reshape(bits.shape[0], -1).astype(jnp.float32) * keep[:, None]
+    return sums + y @ flat, counts + flat.sum(0)
+
+
 def rise(f, video, *, key, cells=(4, 7, 7), n_samples=1000, p=0.5, shift=True, removal=None,
          batch_size=32, progress=False):
     """3D RISE (paper 001): random T x H x W cell grids, upsampled trilinearly to soft masks.
@@ -93,28 +193,40 @@ def rise(f, video, *, key, cells=(4, 7, 7), n_samples=1000, p=0.5, shift=True, r
     (sum_i y_i M_i / sum_i M_i); ``weights`` are the same mean per grid cell (over the
     samples whose cell bit was on), with ``segmentation`` the ``cells`` grid. ``shift=True``
     adds RISE's random sub-cell shift; ``False`` stretches the grid exactly (paper 001's code).
+    Sample ``i`` comes from ``fold_in(key, i)``; the sums accumulate chunk by chunk, so memory
+    does not grow with ``n_samples``.
     """
     video, removal = prepare(f, video, None, removal, segmented=False)
     key = check_key(key)
-    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    n_samples = sampling.check_samples(n_samples)
     p = check_probability(p, "p")
     cells = check_shape3(cells, "cells")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     dims = tuple(video.shape[:3])
     seg = grid(dims, cells)  # also validates cells against the video size
-    k_bits, k_shift = jax.random.split(key)
-    bits = np.asarray(sampling.bernoulli(k_bits, n_samples, seg.n, p)).reshape((-1,) + cells)
-    shifts = np.asarray(jax.random.uniform(k_shift, (n_samples, 3)), np.float32)
-    params = (np.concatenate([bits, np.ones((1,) + cells, bool)]),
-              np.concatenate([shifts, np.zeros((1, 3), np.float32)]))
-    removed = removal.removed(video)
     static = (dims, bool(shift))
-    y = run_batches(f, video, removed, rise_mask, params, (), static, batch_size=batch_size,
-                    edge_sigma=removal.edge_sigma, progress=progress)
-    pixel_map = surrogate.mask_weighted_mean(rise_mask, (bits, shifts), y[:-1], (), static,
-                                             shape=dims, batch_size=batch_size)
-    weights = surrogate.kept_mean(jnp.asarray(bits.reshape(n_samples, -1)), jnp.asarray(y[:-1]))
-    return explanation("rise", weights, seg, f, len(y), removal, pixel_map=pixel_map,
-                       score=y[-1], cells=list(cells), n_samples=n_samples, p=p, shift=shift)
+    num, den = jnp.zeros(dims, jnp.float32), jnp.zeros(dims, jnp.float32)
+    sums, counts = jnp.zeros(seg.n, jnp.float32), jnp.zeros(seg.n, jnp.float32)
+    spread, ends, offset = ScoreSpread(), {}, 0
+    stream = score_stream(f, video, removal.removed(video), rise_mask,
+                          index_chunks(partial(rise_rows, key, cells=cells, p=p), n_samples + 2,
+                                       batch_size),
+                          (), static, n_rows=n_samples + 2, batch_size=batch_size,
+                          edge_sigma=removal.edge_sigma, progress=progress)
+    for rows, params, y in stream:
+        keep = _sampled(rows, offset, batch_size)
+        ends.update({offset + i: float(y[i]) for i in range(min(rows, 2 - offset))})
+        y_full = jnp.asarray(np.pad(y, (0, batch_size - rows)))
+        num, den = surrogate.accumulate_masks(num, den, params, y_full, jnp.asarray(keep), (),
+                                              mask_fn=rise_mask, static=static)
+        sums, counts = _cell_sums(sums, counts, params[0], y_full, jnp.asarray(keep))
+        spread.add(y[keep[:rows] > 0])
+        offset += rows
+    weights = surrogate.safe_ratio(sums, counts)
+    return explanation("rise", weights, seg, f, n_samples + 2, removal,
+                       pixel_map=surrogate.safe_ratio(num, den),
+                       **trust(ends[0], ends[1], spread), cells=list(cells),
+                       n_samples=n_samples, p=p, shift=shift)
 
 
 def occlusion_starts(dims, size, stride) -> np.ndarray:
