@@ -1,27 +1,39 @@
-"""The result of an explanation method: per-feature weights plus a pixel map."""
+"""The result family of every method: per-feature weights plus a pixel map.
+
+:class:`Explanation` is what the removal-based methods return; the extremal masks
+(:class:`~vidxai.explain.extremal.ExtremalResult`) and the frame Shapley values
+(:class:`~vidxai.explain.esv_result.ESVResult`) are subclasses that carry their own arrays
+(masks per area, values per frame and class). All of them save to one ``.npz`` (arrays plus
+the metadata as JSON) and load back as the class they were saved from; files written by
+earlier versions (format 1, removal methods only) still load.
+"""
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
 import numpy as np
 
 from .errors import ArgumentError, VideoFileError
 from .segment import Segmentation
 
-_FORMAT = "vidxai.explanation/1"
+_FORMAT = "vidxai.explanation/2"
+_READABLE = ("vidxai.explanation/1", _FORMAT)
 
 
 @dataclass(frozen=True, eq=False)
 class Explanation:
     """What a method found.
 
-    ``weights``: importance of each feature ``(n,)`` (signed for LIME/SHAP/LOCO/Univariate).
-    ``segmentation``: the features the weights refer to (``None`` when features overlap, as the
-    cuboids of sampled occlusion). ``map``: float32 importance per voxel ``(T, H, W)``.
-    ``method``: method name; ``target``: the explained class (or ``None``); ``n_evals``: model
-    evaluations spent; ``meta``: JSON-serialisable details (parameters, base scores, ...).
+    ``weights``: importance of each feature ``(n,)`` (signed for LIME/SHAP/LOCO/Univariate;
+    per cuboid position for occlusion; per frame for ESV; empty for extremal masks, which
+    have no discrete features). ``segmentation``: the features the weights refer to
+    (``None`` when features overlap or do not exist). ``map``: float32 importance per voxel
+    ``(T, H, W)`` (``(T, 1, 1)`` for per-frame values). ``method``: method name; ``target``:
+    the explained class (or ``None``); ``n_evals``: model evaluations spent; ``meta``:
+    JSON-serialisable details (parameters, base scores, fit quality, ``warnings``).
     """
 
     weights: np.ndarray
@@ -32,8 +44,9 @@ class Explanation:
     n_evals: int = 0
     meta: dict = field(default_factory=dict)
 
+
     def __post_init__(self):
-        weights = np.asarray(self.weights, dtype=np.float32)
+        weights = np.asarray(self.weights, dtype=np.float32).reshape(-1)
         pixel_map = np.asarray(self.map, dtype=np.float32)
         if pixel_map.ndim != 3:
             raise ArgumentError("map", "a (T, H, W) array", pixel_map.shape)
@@ -49,16 +62,70 @@ class Explanation:
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "map", pixel_map)
 
+    # ------------------------------------------------------------------ trust
+    @property
+    def warnings(self) -> list:
+        """Reasons to distrust this map (poor fit, flat scores, upscaled input), if any."""
+        return list(self.meta.get("warnings", []))
+
+    # ------------------------------------------------------------------ pictures
+    def to_video(self, video, *, cmap="jet", alpha=0.5, positive_only=True, fps=8):
+        """The map over ``video`` as a :class:`~vidxai.viz.Clip` (shows inline in a notebook,
+        ``.save("x.mp4")`` writes it). A ``(T, 1, 1)`` per-frame map is spread over each frame."""
+        from . import viz
+
+        frames = np.asarray(video)
+        heat = np.broadcast_to(self.map, frames.shape[:3]) if self.map.shape[1:] == (1, 1) \
+            else self.map
+        over = viz.overlay(video, heat, cmap=cmap, alpha=alpha, positive_only=positive_only)
+        return viz.Clip(over, fps=fps, caption=f"{self.method} map")
+
+    def plot(self, video=None, *, cols=None, title=None):
+        """A matplotlib Figure: the map over ``video`` frame by frame (or the map alone)."""
+        import matplotlib.pyplot as plt
+
+        from . import viz
+
+        if video is None:
+            image = viz.frame_grid(viz.heat(self.map), cols=cols)
+        else:
+            image = viz.frame_grid(self.to_video(video).frames, cols=cols)
+        fig, ax = plt.subplots(figsize=(min(16.0, image.shape[1] / 60), image.shape[0] / 60 + 0.6))
+        ax.imshow(image)
+        ax.set_axis_off()
+        ax.set_title(title or f"{self.method}" + ("" if self.target is None else
+                                                  f" (target {self.target})"), fontsize=9)
+        return fig
+
+    # ------------------------------------------------------------------ files
+    def _extra_fields(self):
+        base = {f.name for f in dataclasses.fields(Explanation)}
+        return [f for f in dataclasses.fields(self) if f.name not in base]
+
     def save(self, path) -> Path:
         """Write to one ``.npz`` (arrays, plus the metadata as a JSON string)."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        info = {"format": _FORMAT, "method": self.method, "target": self.target,
-                "n_evals": int(self.n_evals), "meta": self.meta}
-        arrays = {"weights": self.weights, "map": self.map, "info": np.array(json.dumps(info))}
+        arrays = {"weights": self.weights, "map": self.map}
         if self.segmentation is not None:
             arrays["labels"] = self.segmentation.labels
+        scalars, tuples = {}, []
+        for f in self._extra_fields():
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, (np.ndarray, list, tuple)):
+                arrays[f"field_{f.name}"] = np.asarray(value)
+                if isinstance(value, tuple):
+                    tuples.append(f.name)
+            else:
+                scalars[f.name] = value.item() if isinstance(value, np.generic) else value
+        kind = f"{type(self).__module__}:{type(self).__qualname__}"
+        info = {"format": _FORMAT, "kind": kind, "method": self.method,
+                "target": self.target, "n_evals": int(self.n_evals), "meta": self.meta,
+                "fields": scalars, "tuples": tuples}
+        arrays["info"] = np.array(json.dumps(info, default=_jsonable))
         try:
             np.savez_compressed(path, **arrays)
         except OSError as err:
@@ -67,7 +134,7 @@ class Explanation:
 
     @classmethod
     def load(cls, path) -> "Explanation":
-        """Read an explanation written by :meth:`save`."""
+        """Read an explanation written by :meth:`save`, as the class it was saved from."""
         path = Path(path)
         if not path.is_file():
             raise VideoFileError(f"path: no such explanation file {path}")
@@ -77,12 +144,44 @@ class Explanation:
         except (ValueError, OSError, KeyError, json.JSONDecodeError) as err:
             raise VideoFileError(f"path: {path} is not a vidxai explanation file ({err})") from err
         with data:
-            if not isinstance(info, dict) or info.get("format") != _FORMAT:
+            if not isinstance(info, dict) or info.get("format") not in _READABLE:
                 raise VideoFileError(f"path: {path} is not a {_FORMAT} file")
+            kind = _result_class(info.get("kind"), path)
             seg = None
             if "labels" in data:
                 labels = data["labels"]
                 seg = Segmentation(labels, int(labels.max()) + 1)
-            return cls(weights=data["weights"], segmentation=seg, map=data["map"],
-                       method=info["method"], target=info["target"], n_evals=info["n_evals"],
-                       meta=info["meta"])
+            extra = dict(info.get("fields", {}))
+            for name in data.files:
+                if name.startswith("field_"):
+                    value = data[name]
+                    key = name[len("field_"):]
+                    extra[key] = tuple(value.tolist()) if key in info.get("tuples", []) else value
+            return kind(weights=data["weights"], segmentation=seg, map=data["map"],
+                        method=info["method"], target=info["target"], n_evals=info["n_evals"],
+                        meta=info["meta"], **extra)
+
+
+def _result_class(kind, path):
+    """The class a file was saved from (``module:name``, a vidxai subclass of Explanation);
+    files of format 1 have no kind and are plain explanations."""
+    if not kind:
+        return Explanation
+    module, _, name = str(kind).partition(":")
+    try:
+        if not module.startswith("vidxai."):
+            raise ImportError(module)
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise VideoFileError(f"path: {path} holds an unknown result type {kind!r}") from err
+    if not (isinstance(cls, type) and issubclass(cls, Explanation)):
+        raise VideoFileError(f"path: {path} holds an unknown result type {kind!r}")
+    return cls
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -214,4 +214,68 @@ def frame_grid(frames, cols=None, pad=2) -> np.ndarray:
     return image
 
 
-__all__ = ["stretch", "top_fraction", "overlay", "posneg", "keep_important", "frame_grid"]
+def heat(saliency, cmap="jet") -> np.ndarray:
+    """A ``(T, H, W)`` map alone as coloured uint8 frames (stretched over the whole clip)."""
+    sal = _finite_array(saliency, "saliency")
+    if sal.ndim != 3:
+        raise ArgumentError("saliency", "a (T, H, W) map", describe(sal))
+    return overlay(np.zeros(sal.shape + (3,), np.float32), sal, cmap=cmap, alpha=1.0)
+
+
+def caption(frames, text: str, height: int = 14) -> np.ndarray:
+    """uint8 frames with ``text`` written in a black band under each frame (new array)."""
+    from PIL import Image, ImageDraw
+
+    tiles = _to_uint8(_float_video(frames, "frames"))
+    t, h, w, _ = tiles.shape
+    band = Image.new("RGB", (w, height), (0, 0, 0))
+    ImageDraw.Draw(band).text((2, 1), str(text), fill=(255, 255, 255))
+    strip = np.broadcast_to(np.asarray(band)[None], (t, height, w, 3))
+    return np.concatenate([tiles, strip], axis=1)
+
+
+class Clip:
+    """uint8 frames ``(T, H, W, 3)`` that a notebook shows as an animated GIF.
+
+    ``frames``, ``fps`` and ``caption`` are plain attributes; :meth:`save` writes ``.mp4`` or
+    ``.gif`` (:func:`vidxai.io.write_video`); ``np.asarray(clip)`` gives the frames.
+    """
+
+    def __init__(self, frames, fps: float = 8, caption: str | None = None):
+        self.frames = _to_uint8(_float_video(frames, "frames"))
+        self.fps = check_float(fps, "fps", 0.0, open_low=True)
+        self.caption = caption
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.frames if dtype is None else self.frames.astype(dtype)
+
+    def save(self, path):
+        """Write the clip (``.mp4`` or ``.gif``); returns the path."""
+        from .io import write_video
+
+        return write_video(path, self.frames, fps=self.fps)
+
+    def _repr_html_(self) -> str:
+        import base64
+        import io as _io
+
+        from PIL import Image
+
+        images = [Image.fromarray(f) for f in self.frames]
+        buf = _io.BytesIO()
+        images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(1, round(1000.0 / self.fps)), loop=0)
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        text = f"<figcaption>{self.caption}</figcaption>" if self.caption else ""
+        return f'<figure><img src="data:image/gif;base64,{data}"/>{text}</figure>'
+
+    def __repr__(self) -> str:
+        t, h, w, _ = self.frames.shape
+        return f"Clip({t} frames of {h}x{w} at {self.fps:g} fps)"
+
+
+__all__ = ["stretch", "top_fraction", "overlay", "posneg", "keep_important", "frame_grid",
+           "heat", "caption", "Clip"]
