@@ -90,10 +90,10 @@ def main(shape=(16, 112, 112)):
               f"(median of 7 interleaved rounds, range {low:.2f}-{high:.2f}; goal <= 1.3); "
               f"standalone jitted fwd+bwd {model_t * 1e3:.1f} ms -> {per_it / model_t:.2f}",
               flush=True)
-    before = opt.trace_count()
+    before = opt._scan._cache_size()
     E.step(f, np.asarray(video), areas=(0.05, 0.1, 0.15, 0.2), iterations=3, output="prob")
     E.step(f, np.asarray(video), areas=(0.06, 0.1, 0.14, 0.3), iterations=3, output="prob")
-    print(f"compilations for two 4-area runs: {opt.trace_count() - before} (goal 1)")
+    print(f"compilations for two 4-area runs: {opt._scan._cache_size() - before} (goal 1)")
 
 
 if __name__ == "__main__":

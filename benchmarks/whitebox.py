@@ -45,7 +45,7 @@ def geometry(size):
     """Seed step, sigma and L_K kernel of STEP at 112 px, scaled to ``size`` px frames."""
     scale = size / 112
     hw = max(1, round(11 * scale))
-    return dict(step=max(1, round(7 * scale)), sigma=11 * scale), (8, hw, hw)
+    return dict(seed_stride=max(1, round(7 * scale)), sigma=11 * scale), (8, hw, hw)
 
 
 def explain(method, f, video, iterations, progress):
@@ -57,9 +57,9 @@ def explain(method, f, video, iterations, progress):
     elif method == "step":
         result = extremal.step(f, video, kernel=kernel, **common)
     elif method == "tiem":
-        result = extremal.tiem(f, video, alpha=0.8, kernel=None, **common)
+        result = extremal.tiem(f, video, alpha=0.8, **common)
     elif method == "tiem+lk":
-        result = extremal.tiem(f, video, alpha=0.8, kernel=kernel, **common)
+        result = extremal.tiem_lk(f, video, alpha=0.8, kernel=kernel, **common)
     else:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     return np.asarray(result.masks[0])

@@ -12,7 +12,7 @@ from vidxai.explain import extremal as E
 from vidxai.scoring import score
 
 SHAPE = (6, 16, 16)
-SMALL = dict(step=4, sigma=3)
+SMALL = dict(seed_stride=4, sigma=3)
 
 
 def frames_reader(first, last):
@@ -41,7 +41,7 @@ def test_gradient_only_where_it_should_be(video, name):
     cfg, areas_t = method_configs()[name]
     cfg = opt.Config(**{**cfg.__dict__, "lambda1": 0.0, "lambda2": 0.0, "reward": "linear"})
     pyr = M.blur_pyramid(jnp.asarray(video))
-    grid = M.seed_grid_shape(SHAPE[1:], **SMALL)
+    grid = M.seed_grid_shape(SHAPE[1:], 4, 3)
     seeds = jnp.full((1, SHAPE[0]) + grid, 0.7)
     g, _ = jax.grad(opt._loss, has_aux=True)(seeds, frames_reader(2, 3), pyr, jnp.asarray([0.3]),
                                             jnp.asarray(areas_t), jnp.asarray(200), cfg)
@@ -68,10 +68,10 @@ def test_whitebox_mask_gradient_on_target_set():
 
 def test_ep3d_result_and_compiles_once(video):
     f = frames_reader(2, 3)
-    before = opt.trace_count()
+    before = opt._scan._cache_size()
     r = E.ep3d(f, video, areas=(0.05, 0.1, 0.15, 0.2), iterations=3, **SMALL)
     r2 = E.ep3d(f, video, areas=(0.06, 0.12, 0.18, 0.3), iterations=3, **SMALL)
-    assert opt.trace_count() - before == 1  # one compilation for two 4-area runs
+    assert opt._scan._cache_size() - before == 1  # one compilation for two 4-area runs
     assert r.masks.shape == (4,) + SHAPE and r.history.shape == (3, 4)
     assert r.scores.shape == (4,) and r.map.shape == SHAPE
     assert r.map.max() == pytest.approx(1.0) and r.masks.min() >= 0 and r.masks.max() <= 1

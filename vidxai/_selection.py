@@ -24,7 +24,7 @@ def kth_largest(values, k):
 
     Builds the answer's 32-bit order key one bit at a time from the top: a bit is kept when
     at least ``k`` entries have a key at or above the candidate. 32 counting passes replace
-    an ``O(n log n)`` sort (40x faster on a CPU for a 16x134x134 mask). ``k`` has the batch
+    an ``O(n log n)`` sort (much faster than a sort on a CPU; see the README). ``k`` has the batch
     shape and is clipped to ``[1, n]``. Values are ordered as float32 (wider floats are
     rounded first).
     """

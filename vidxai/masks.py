@@ -11,8 +11,8 @@ Pure, jittable functions, composed by :mod:`vidxai.explain.extremal`:
 * :func:`kth_largest`: the exact selection the sorted losses need, without a sort.
 
 The generator and the pyramid interpolation carry hand-written gradients and the losses
-avoid sorting: one optimisation iteration costs ~1.4x the model's forward + backward on a
-2-core CPU instead of ~3x (``benchmarks/extremal_speed.py``).
+avoid sorting, so an optimisation iteration costs little more than the model's own forward
++ backward pass (measured by ``benchmarks/extremal_speed.py``; see the README).
 
 Masks are ``(T, H, W)`` floats in [0, 1], 1 = preserved. Leading batch axes are allowed where
 stated; vmap the rest.
@@ -90,11 +90,11 @@ def _smooth_max_blocks(step: int, sigma: float, blocks: tuple):
 
     Forward: a max pass, then ``Z = sum e_k`` and ``sum v_k e_k`` with ``e_k = exp(c (v_k -
     max))``, looping over the taps so only pixel-sized arrays exist (autodiff of the stacked
-    form stored ``taps^2`` copies of the mask and ran 8x slower on a CPU). Backward:
+    form would store ``taps^2`` copies of the mask). Backward:
     ``d mean / d v_k = e_k / Z * (1 + c (v_k - mean))``, recomputed one block position at a
     time for all taps and summed over the ``step x step`` pixels that read each seed. The
-    loops keep XLA's fusion choices stable: fully unrolled, the same code ran 2-5x slower in
-    some surrounding graphs.
+    loops keep XLA's fusion choices stable: fully unrolled, they depend on the surrounding
+    graph and can be much slower.
     """
     pad, taps, _, _, weight_np, _ = smooth_max_geometry(step, step, step, sigma)
     weight_np = weight_np.reshape(taps * taps, step, step)
@@ -152,8 +152,8 @@ CHUNK_PIXELS = 1 << 19   # generator working set per chunk (~2 MB per float32 ar
 def _chunked(generator, padded, pixels_per_frame):
     """Run the block generator on ``padded (frames, Py, Px)`` in chunks of frames that keep
     each of its pixel-sized arrays near ``CHUNK_PIXELS`` (the largest divisor of the frame
-    count that fits): with 4 area levels x 16 frames in one piece, the arrays left the
-    cache and the value + gradient took 1.4x the time of 4 separate calls. Returns
+    count that fits), so that they stay in the CPU cache (many area levels x frames in one
+    piece spill out of it and run slower than separate calls). Returns
     ``(frames, step, step, by, bx)``."""
     frames = padded.shape[0]
     per_chunk = max(1, CHUNK_PIXELS // pixels_per_frame)
@@ -239,7 +239,7 @@ def apply_pyramid(pyramid, mask):
     The gradient is hand-written: w.r.t. the mask it is ``(levels - 1) * sum over channels of
     g * (level k+1 - level k)``, for ``0 <= m <= 1`` inclusive (as a clamp in torch, so the
     optimisation's starting mask of ones gets the full gradient); autodiff of the select chain
-    made XLA's CPU backend spend 8x the forward time on it.
+    costs XLA's CPU backend several times the forward pass.
     """
     _, frac, lo, hi = _pyramid_levels(pyramid, mask)
     return lo + frac * (hi - lo)
@@ -348,7 +348,7 @@ def _strided_conv3d(volume, kernel, stride):
     """Valid 3-D correlation of ``volume (T, H, W)`` with ``kernel (T_K, H_K, W_K)``.
 
     Computed as one strided 2-D convolution of every frame with the ``T_K`` kernel slices
-    (as output channels), then a sum along the diagonal ``t + j``: 10x faster than XLA's CPU
+    (as output channels), then a sum along the diagonal ``t + j``: much faster than XLA's CPU
     3-D convolution, forward and backward.
     """
     tk, st = kernel.shape[0], stride[0]

@@ -10,12 +10,14 @@ grid (:func:`vidxai.masks.smooth_max_upsample`); the seeds are the optimised par
 clamped to [0, 1] after each optimiser step. Area levels are independent problems solved
 together: the masks are vmapped and the ``A`` perturbed videos form one batch for ``f``.
 
-With a pure-JAX ``f`` the whole optimisation is one ``jax.lax.scan`` inside one ``jax.jit``,
-compiled once per (shapes, configuration); with an eager ``f`` (the torch bridge) a Python
-loop calls the jitted mask/loss parts and ``jax.vjp`` through ``f``.
+With a pure-JAX ``f`` the whole optimisation is one ``jax.lax.scan`` inside one ``jax.jit``
+whose static arguments are the score function, the :class:`Config` and the optax optimiser
+(all hashable), so JAX compiles it once per (shapes, configuration); with an eager ``f`` (the
+torch bridge) a Python loop calls the jitted mask/loss parts and ``jax.vjp`` through ``f``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -24,24 +26,29 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .. import masks as M
+from .. import masks
 from ..scoring import bar_disabled
 
-_TRACES = {"count": 0}
-_COMPILED: dict = {}
+
+def default_optimizer(lr: float = 0.05, momentum: float = 0.9, dampening: float = 0.9):
+    """torch-style SGD(lr, momentum, dampening) as optax, as in the STEP reference code (see
+    :mod:`vidxai.explain.extremal` on the first step). The same settings give the same
+    object, so the jitted optimisation, which takes the optimiser as a static argument, is
+    reused."""
+    return _sgd(float(lr), float(momentum), float(dampening))
 
 
-def trace_count() -> int:
-    """How many times the optimisation scan has been traced (compiled) in this process."""
-    return _TRACES["count"]
+@functools.lru_cache(maxsize=16)
+def _sgd(lr: float, momentum: float, dampening: float):
+    return optax.sgd(lr * (1.0 - dampening), momentum=momentum)
 
 
 @dataclass(frozen=True)
 class Config:
-    """Static settings of one optimisation (hashable: part of the compilation cache key)."""
+    """Static settings of one optimisation (hashable: a static argument of the jitted loop)."""
 
     shape: tuple          # (T, H, W)
-    step: int = 7
+    seed_stride: int = 7  # pixels between seeds of the smooth-max grid
     sigma: float = 11.0
     levels: int = 8
     max_sigma: float = 20.0
@@ -68,21 +75,21 @@ def reward(scores, kind: str, scale=1.0):
 
 def masks_from_seeds(seeds, cfg: Config):
     """``seeds (..., T, gh, gw)`` -> ``(full, mask)`` via the smooth-max generator."""
-    return M.smooth_max_upsample(seeds, cfg.shape[1:], step=cfg.step, sigma=cfg.sigma)
+    return masks.smooth_max_upsample(seeds, cfg.shape[1:], step=cfg.seed_stride, sigma=cfg.sigma)
 
 
 def regularisation(full, mask, area, areas_t, i, cfg: Config):
     """lambda1_i L_S + lambda2_i L_K + user regularisers for ONE area level (vmap it)."""
     lam1 = cfg.lambda1 * jnp.power(cfg.lambda1_growth, i.astype(jnp.float32))
     if cfg.per_frame:
-        total = lam1 * M.per_frame_area_loss(full, areas_t)
+        total = lam1 * masks.per_frame_area_loss(full, areas_t)
     else:
-        total = lam1 * M.sorted_area_loss(full, area)
+        total = lam1 * masks.sorted_area_loss(full, area)
     if cfg.kernel is not None:
         lam2 = jnp.where(i >= cfg.lambda2_start, cfg.lambda2, 0.0)
-        kernel = jnp.asarray(M.ellipsoid_kernel(*cfg.kernel))
-        total = total + lam2 * M.kernel_smoothness_loss(mask, kernel, area,
-                                                        stride=tuple(cfg.kernel_stride))
+        kernel = jnp.asarray(masks.ellipsoid_kernel(*cfg.kernel))
+        total = total + lam2 * masks.kernel_smoothness_loss(mask, kernel, area,
+                                                            stride=tuple(cfg.kernel_stride))
     for reg in cfg.regularizers:
         total = total + reg(mask)
     return total
@@ -93,7 +100,7 @@ def _parts(seeds, pyramid, areas, areas_t, i, cfg: Config):
     full, mask = masks_from_seeds(seeds, cfg)
     reg = jax.vmap(regularisation, in_axes=(0, 0, 0, 0, None, None))(
         full, mask, areas, areas_t, i, cfg)
-    return M.apply_pyramid(pyramid, mask), reg
+    return masks.apply_pyramid(pyramid, mask), reg
 
 
 def _loss(seeds, f, pyramid, areas, areas_t, i, cfg: Config, scale=1.0):
@@ -102,107 +109,87 @@ def _loss(seeds, f, pyramid, areas, areas_t, i, cfg: Config, scale=1.0):
     return jnp.sum(per_area), per_area
 
 
-def _clamped_update(optimizer, grads, opt_state, seeds):
+def _clamped_update(grads, opt_state, seeds, optimizer):
     updates, opt_state = optimizer.update(grads, opt_state, seeds)
     return jnp.clip(optax.apply_updates(seeds, updates), 0.0, 1.0), opt_state
 
 
-def _scan_fn(f, cfg: Config, optimizer, progress: bool):
-    key = (f, cfg, optimizer, progress)
-    if key in _COMPILED:
-        return _COMPILED[key]
-
-    def run(seeds, pyramid, areas, areas_t, scale):
-        _TRACES["count"] += 1
-        grad_fn = jax.grad(_loss, has_aux=True)
-
-        def body(carry, i):
-            seeds, opt_state = carry
-            grads, per_area = grad_fn(seeds, f, pyramid, areas, areas_t, i, cfg, scale)
-            seeds, opt_state = _clamped_update(optimizer, grads, opt_state, seeds)
-            if progress:
-                jax.debug.callback(_tick, i)
-            return (seeds, opt_state), per_area
-
-        (seeds, _), history = jax.lax.scan(body, (seeds, optimizer.init(seeds)),
-                                           jnp.arange(cfg.iterations))
-        return seeds, history
-
-    _COMPILED[key] = jax.jit(run)
-    if len(_COMPILED) > 32:
-        _COMPILED.pop(next(iter(_COMPILED)))
-    return _COMPILED[key]
-
-
-_BAR: list = []
+# The bars of the running optimisations, newest last. A host callback inside the compiled
+# scan cannot be handed a Python object without recompiling for every new bar, so it ticks
+# the bar it finds here at run time.
+_ACTIVE_BARS: list = []
 
 
 def _tick(i):
-    if _BAR:
-        _BAR[-1].update(1)
+    del i
+    if _ACTIVE_BARS:
+        _ACTIVE_BARS[-1].update(1)
+
+
+@functools.partial(jax.jit, static_argnames=("f", "cfg", "optimizer", "progress"))
+def _scan(seeds, pyramid, areas, areas_t, scale, *, f, cfg: Config, optimizer, progress: bool):
+    """All iterations as one ``lax.scan``: ``(seeds, history (iterations, A))``."""
+    grad_fn = jax.grad(_loss, has_aux=True)
+
+    def body(carry, i):
+        seeds, opt_state = carry
+        grads, per_area = grad_fn(seeds, f, pyramid, areas, areas_t, i, cfg, scale)
+        seeds, opt_state = _clamped_update(grads, opt_state, seeds, optimizer)
+        if progress:
+            jax.debug.callback(_tick, i)
+        return (seeds, opt_state), per_area
+
+    (seeds, _), history = jax.lax.scan(body, (seeds, optimizer.init(seeds)),
+                                       jnp.arange(cfg.iterations))
+    return seeds, history
 
 
 def optimise_jax(f, seeds, pyramid, areas, areas_t, cfg: Config, optimizer, progress=False,
                  scale=1.0):
     """The whole optimisation as one jitted ``lax.scan``. Returns ``(seeds, history (I, A))``."""
     hidden = bar_disabled(progress)
-    run = _scan_fn(f, cfg, optimizer, not hidden)  # no host callbacks for a hidden bar
     with tqdm(total=cfg.iterations, desc="extremal iterations", disable=hidden,
               leave=False) as bar:
-        _BAR.append(bar)
+        _ACTIVE_BARS.append(bar)
         try:
-            seeds, history = run(seeds, pyramid, areas, areas_t, jnp.float32(scale))
+            seeds, history = _scan(seeds, pyramid, areas, areas_t, jnp.float32(scale), f=f,
+                                   cfg=cfg, optimizer=optimizer, progress=not hidden)
             seeds = jax.block_until_ready(seeds)
         finally:
-            _BAR.pop()
+            _ACTIVE_BARS.pop()
     return seeds, np.asarray(history)
 
 
-@jax.jit
-def _jit_parts(seeds, pyramid, areas, areas_t, i, cfg_holder):
-    return _parts(seeds, pyramid, areas, areas_t, i, cfg_holder.cfg)
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _jit_parts(seeds, pyramid, areas, areas_t, i, cfg: Config):
+    return _parts(seeds, pyramid, areas, areas_t, i, cfg)
 
 
-class _Holder:
-    """Hashable static wrapper so a Config can ride through jit as a static pytree node."""
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-
-    def __hash__(self):
-        return hash(self.cfg)
-
-    def __eq__(self, other):
-        return isinstance(other, _Holder) and other.cfg == self.cfg
-
-
-jax.tree_util.register_pytree_node(_Holder, lambda h: ((), h.cfg), lambda cfg, _: _Holder(cfg))
-
-
-@jax.jit
-def _jit_backward(seeds, g_pert, pyramid, areas, areas_t, i, cfg_holder):
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _jit_backward(seeds, g_pert, pyramid, areas, areas_t, i, cfg: Config):
     """Seed gradient from the gradient w.r.t. the perturbed batch, plus the regulariser's."""
-    _, vjp = jax.vjp(lambda s: _parts(s, pyramid, areas, areas_t, i, cfg_holder.cfg), seeds)
+    _, vjp = jax.vjp(lambda s: _parts(s, pyramid, areas, areas_t, i, cfg), seeds)
     return vjp((g_pert, jnp.ones(areas.shape, seeds.dtype)))[0]
+
+
+_jit_update = jax.jit(_clamped_update, static_argnames=("optimizer",))
 
 
 def optimise_eager(f, seeds, pyramid, areas, areas_t, cfg: Config, optimizer, progress=False,
                    scale=1.0):
     """Python loop for an eager ``f`` (torch bridge): jitted mask/loss parts, ``jax.vjp``
     through ``f``. Same updates as :func:`optimise_jax`. Returns ``(seeds, history)``."""
-    holder = _Holder(cfg)
     opt_state = optimizer.init(seeds)
-    update = jax.jit(lambda g, st, s: _clamped_update(optimizer, g, st, s))
     history = np.zeros((cfg.iterations, len(areas)), np.float32)
     hidden = bar_disabled(progress)
     for it in tqdm(range(cfg.iterations), desc="extremal iterations", disable=hidden,
                    leave=False):
         i = jnp.asarray(it, jnp.int32)
-        perturbed, reg = _jit_parts(seeds, pyramid, areas, areas_t, i, holder)
+        perturbed, reg = _jit_parts(seeds, pyramid, areas, areas_t, i, cfg=cfg)
         scores, f_vjp = jax.vjp(f, perturbed)
         rew, r_vjp = jax.vjp(lambda s: reward(s, cfg.reward, scale), scores)
         g_pert = f_vjp(r_vjp(jnp.ones_like(rew))[0])[0]
-        grads = _jit_backward(seeds, g_pert, pyramid, areas, areas_t, i, holder)
-        seeds, opt_state = update(grads, opt_state, seeds)
+        grads = _jit_backward(seeds, g_pert, pyramid, areas, areas_t, i, cfg=cfg)
+        seeds, opt_state = _jit_update(grads, opt_state, seeds, optimizer=optimizer)
         history[it] = np.asarray(rew + reg)
     return seeds, history

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ArgumentTypeError, check_float, check_video, describe
-from ..metrics import _removed_video
+from ..removal import removed_video
 from ..scoring import run_batches
 
 FLAT_TOL = 1e-6    # drops below FLAT_TOL * score scale count as no reaction at all
@@ -137,22 +137,44 @@ def importance_from_scores(phi0: float, masked: np.ndarray, t: int, alpha: float
     return tis, windows, theta, valid
 
 
+def check_alpha(alpha) -> float:
+    """The window-size filter ratio ``alpha`` of Eq. 3, in [0, 1)."""
+    return check_float(alpha, "alpha", 0.0, 1.0, open_high=True)
+
+
 def time_importance(f, video, *, alpha=0.8, removed=None, batch_size=32,
                     progress=False) -> TimeImportance:
     """Time importance scores of TIEM (paper 002, Eq. 1-4) for the score function ``f``.
+
+    Every window of consecutive frames is hidden (Eq. 1), the score drops are normalised per
+    window size (Eq. 2), the sizes whose drops vary most along time are kept (Eq. 3) and
+    each frame's score is the mean normalised drop of the kept windows containing it (Eq. 4).
 
     ``f`` maps ``(B, T, H, W, C)`` to ``(B,)``; ``video`` is ``(T, H, W, C)`` in [0, 1].
     ``alpha`` in [0, 1) filters the window sizes (Eq. 3; 0.8 in the paper). ``removed`` is
     what hidden frames show: a :class:`~vidxai.removal.Removal` or a video of the same shape
     (default black, Eq. 1). The ``T (T + 1) / 2`` masked videos and the original are scored
-    in chunks of ``batch_size``. See the module docstring for the guards against vanishing
-    or negative normalising sums (never NaN). Returns a :class:`TimeImportance`.
+    in chunks of ``batch_size``; ``progress`` shows a progress bar. See the module docstring
+    for the guards against vanishing or negative normalising sums (never NaN). Returns a
+    :class:`TimeImportance`.
+
+    References:
+
+    * Anonymous authors. TIEM: Enhancing Explanation of Video Prediction via Temporal
+      Dynamics-Focused Dual Perturbation. Under double-blind review, 2024.
     """
     if not callable(f):
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
-    video = check_video(video)
-    alpha = check_float(alpha, "alpha", 0.0, 1.0, open_high=True)
-    removed = _removed_video(removed, video)
+    return scored_time_importance(f, check_video(video), check_alpha(alpha), removed=removed,
+                                  batch_size=batch_size, progress=progress)
+
+
+def scored_time_importance(f, video, alpha: float, *, removed, batch_size,
+                           progress) -> TimeImportance:
+    """:func:`time_importance` for an already validated float32 ``video`` and ``alpha`` (the
+    callers that validated them, such as TIEM, use this; ``removed`` and ``batch_size`` are
+    checked here, where they are used)."""
+    removed = removed_video(removed, video)
     t, h, w = video.shape[:3]
     rows = window_rows(t)
     scores = run_batches(f, video, removed, _window_masks, rows, (), (t, h, w),
