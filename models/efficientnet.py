@@ -31,6 +31,8 @@ import math
 import os
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,6 +40,7 @@ from torch import nn
 from models.base import Model
 from vidxai.bridge import from_torch
 from vidxai.errors import ArgumentError, ArgumentTypeError, VidxaiError, check_int, describe
+from vidxai.explain.esv_models import frame_average_value
 
 __all__ = ["EfficientNetLite0", "WeightsNotFoundError", "load_efficientnet_frames",
            "frame_logits", "weights_file", "load_network", "imagenet_class_names"]
@@ -255,6 +258,24 @@ def _wrap(g, doc: str):
     return apply
 
 
+def _frame_value(per_frame):
+    """The ESV game of one clip for the frame-averaging model (paper 003, Sec. 2.2).
+
+    Returns ``video (T, 224, 224, 3) -> (value, empty)``: ``value`` averages the kept
+    frames' logits (:func:`~vidxai.explain.esv_models.frame_average_value` over this clip's
+    frame logits, one network pass per frame), ``empty`` = v(empty) is a uniform prior of
+    1/1000: the ImageNet-1k training set is close to balanced over its classes, so the
+    training-set class frequencies the paper uses for v(empty) (Sec. 2.1) are taken as equal.
+    """
+    def frame_value(video):
+        if not hasattr(video, "shape") or len(video.shape) != 4:
+            raise ArgumentError("video", f"one clip (T, {SIZE}, {SIZE}, 3)", describe(video))
+        logits = per_frame(jnp.asarray(video)[None])[0]
+        return frame_average_value(logits), np.full(NUM_CLASSES, 1.0 / NUM_CLASSES)
+
+    return frame_value
+
+
 def load_efficientnet_frames(num_frames: int = 16, batch_size: int = 32, device=None,
                              weights_path: str | os.PathLike | None = None) -> Model:
     """EfficientNet-Lite0 (ImageNet-1k) as a frame-averaging video classifier.
@@ -275,7 +296,8 @@ def load_efficientnet_frames(num_frames: int = 16, batch_size: int = 32, device=
 
     ``model.meta``: ``weights`` (path), ``preprocessing``, ``temporal_pooling``,
     ``torch_module`` (the per-frame ``EfficientNetLite0``), ``frame_logits`` (the JAX
-    function behind :func:`frame_logits`) and ``load_result`` (strict-load outcome).
+    function behind :func:`frame_logits`), ``frame_value`` (one clip -> the ESV game
+    ``(value, empty)``, see :func:`_frame_value`) and ``load_result`` (strict-load outcome).
 
     Raises:
       WeightsNotFoundError: (a ``FileNotFoundError``) the package is not installed.
@@ -307,6 +329,7 @@ def load_efficientnet_frames(num_frames: int = 16, batch_size: int = 32, device=
         "dataset": "ImageNet-1k",
         "torch_module": net,
         "frame_logits": per_frame,
+        "frame_value": _frame_value(per_frame),
         "load_result": result,
         "batch_size": batch_size,
     }

@@ -17,6 +17,9 @@ training record (held-out accuracy) in ``trn_order.json``.
     feats = trn.features(video)                       # (T, D), video (T, 24, 24, 3)
     value = multiscale(trn.heads(feats), trn.n_max)   # vidxai.explain.esv
     result = esv_exact(value, feats.shape[0], empty=trn.prior)
+
+``trn.frame_value(video)`` returns that ``(value, prior)`` pair in one call; the zoo model
+exposes it as ``meta["frame_value"]`` for ``vidxai.explain.esv`` (``--method esv``).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ import numpy as np
 from flax import serialization
 
 from vidxai.errors import ArgumentError, ArgumentTypeError, describe
+from vidxai.explain.esv_models import MultiScale, multiscale
 
 from .order_data import CLASSES
 
@@ -127,6 +131,13 @@ class TRN:
             raise ArgumentError("feats", f"frame features (T, {FEATURE_DIM})", describe(feats))
         return [_bind(self.params, s, feats) for s in range(1, self.n_max + 1)]
 
+    def frame_value(self, video) -> tuple[MultiScale, np.ndarray]:
+        """The ESV game of one clip ``(T, 24, 24, 3)``: ``(value, empty)`` with ``value`` the
+        multi-scale ``f^ms`` over its frames (paper 003, Eq. 8) and ``empty`` = v(empty), the
+        training-set class prior (paper 003, Sec. 2.1). Pass them to
+        :func:`vidxai.explain.esv` with ``n = T``."""
+        return multiscale(self.heads(self.features(video)), self.n_max), self.prior
+
     def logits(self, videos) -> jax.Array:
         """``f^ms`` over all frames of a batch ``(B, T, 24, 24, 3)`` (Eq. 8) -> ``(B, C)``."""
         if not hasattr(videos, "shape") or len(videos.shape) != 5:
@@ -188,4 +199,5 @@ def load_trn_model(**kwargs):
     return Model(NAME, apply, num_frames=NUM_FRAMES, size=(SIZE, SIZE), class_names=CLASSES,
                  differentiable=True, min_frames=1,
                  meta={**trn.record, "trn": trn, "n_max": trn.n_max,
+                       "frame_value": trn.frame_value,
                        "note": "f^ms of paper 003 Eq. 8; explain with vidxai.explain.esv"})

@@ -6,6 +6,7 @@ subsequences that lack it. Scores are ``v(S) = softmax(f(S))`` for a variable-le
 ``v(S) = softmax(f^ms(S))`` for a multi-scale one (Eq. 8, computed bottom-up by Eq. 9), and
 ``v(empty)`` is the class prior. The values satisfy efficiency: they sum to v(X) - v(empty).
 
+* :func:`esv` picks one of the two below from the number of frames;
 * :func:`esv_exact` scores all 2^n - 1 subsequences, one subset size at a time, in batches;
 * :func:`esv_sampled` is Algorithm 1: subsets grown one frame at a time, at most ``m`` per
   size, pooled over ``iterations`` (see :mod:`vidxai.explain.esv_sampling`);
@@ -22,13 +23,15 @@ import numpy as np
 from vidxai.errors import (ArgumentError, ArgumentTypeError, check_int,
                            check_key, describe)
 
-from .esv_models import MultiScale, evaluate, frame_average_value, multiscale, recurse, softmax
+from .esv_models import MultiScale, frame_average_value, multiscale, score_level
 from .esv_result import ESVResult, contrastive
+from .esv_sampling import run_algorithm1
 
 MAX_EXACT = 20  # 2^20 subsets: beyond this use esv_sampled
+EXACT_UP_TO = 16  # esv() computes exact values up to this many frames by default
 
-__all__ = ["esv_exact", "esv_sampled", "multiscale", "frame_average_value", "contrastive",
-           "ESVResult", "MultiScale", "lattice", "subset_scores"]
+__all__ = ["esv", "esv_exact", "esv_sampled", "multiscale", "frame_average_value",
+           "contrastive", "ESVResult", "MultiScale", "lattice", "subset_scores"]
 
 
 # ----------------------------------------------------------------------------- validation
@@ -71,25 +74,16 @@ def _check_common(value, n, empty, target, batch_size, maximum=None):
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     return value, n, empty, classes, batch_size
 
-
-def check_logits(out: np.ndarray, num_classes: int) -> np.ndarray:
-    """A multi-scale model's logits must have one column per entry of ``empty``."""
-    if out.shape[-1] != num_classes:
-        raise ArgumentError("empty", f"a class prior with one entry per class of the heads "
-                            f"({out.shape[-1]})", f"{num_classes} entries")
-    return out
-
-
-def score_level(value, s: int, masks: np.ndarray, parent_mean, num_classes: int,
-                batch_size: int, classes: np.ndarray, apply_softmax: bool):
-    """Score the size-``s`` subsets ``masks``: returns ``(logits, v)``, ``v`` ``(N, K)`` for the
-    chosen classes. A :class:`MultiScale` model's ``f^ms`` comes from Eq. 9 (``logits`` are
-    kept for the next size); a variable-length model gives ``f(S)`` (``logits`` is None)."""
-    if isinstance(value, MultiScale):
-        out = check_logits(recurse(value, s, masks, parent_mean, batch_size), num_classes)
-        return out, (softmax(out) if apply_softmax else out)[:, classes]
-    v = evaluate(value, masks, batch_size, "value", num_classes, select=(classes, apply_softmax))
-    return None, v
+def _check_sampling(value, m, iterations, fms_draws):
+    """Algorithm 1's parameters; ``fms_draws`` only applies to multi-scale models."""
+    m = check_int(m, "m", minimum=1)
+    iterations = check_int(iterations, "iterations", minimum=1)
+    if fms_draws is not None:
+        fms_draws = check_int(fms_draws, "fms_draws", minimum=1)
+        if not isinstance(value, MultiScale):
+            raise ArgumentError("fms_draws", "None for a variable-length value model (it only "
+                                "applies to multiscale(...) models)", fms_draws)
+    return m, iterations, fms_draws
 
 
 # ----------------------------------------------------------------------------- the subset lattice
@@ -120,6 +114,38 @@ def lattice(n: int):
     return masks, children
 
 
+# ----------------------------------------------------------------------------- dispatch
+def esv(value, n: int, *, empty, key=None, target=None, exact_up_to: int = EXACT_UP_TO,
+        m: int = 256, iterations: int = 4, apply_softmax: bool = True, batch_size: int = 4096,
+        fms_draws: int | None = None) -> ESVResult:
+    """Element Shapley Values of ``n`` frames (paper 003, Eq. 7): exact or sampled.
+
+    Up to ``exact_up_to`` frames (at most 20) every subsequence is scored
+    (:func:`esv_exact`); above it the values are estimated by Algorithm 1
+    (:func:`esv_sampled` with ``m``, ``iterations``, ``fms_draws`` and ``key``, a
+    ``jax.random`` key that is then required). ``value``, ``empty``, ``target``,
+    ``apply_softmax`` and ``batch_size`` are as in :func:`esv_exact`. A zoo model that scores
+    frame subsets gives ``value, empty = model.meta["frame_value"](video)``. The result's
+    ``method`` (``"esv-exact"`` / ``"esv-sampled"``) says which was used.
+
+    References:
+      W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference
+      on Computer Vision (ACCV), 2020.
+    """
+    value, n, empty, classes, batch_size = _check_common(value, n, empty, target, batch_size)
+    exact_up_to = check_int(exact_up_to, "exact_up_to", minimum=1, maximum=MAX_EXACT)
+    m, iterations, fms_draws = _check_sampling(value, m, iterations, fms_draws)
+    if n <= exact_up_to:
+        return esv_exact(value, n, empty=empty, target=classes, apply_softmax=apply_softmax,
+                         batch_size=batch_size)
+    if key is None:
+        raise ArgumentError("key", f"a jax.random key: n = {n} frames is more than "
+                            f"exact_up_to = {exact_up_to}, so the ESVs are sampled")
+    return esv_sampled(value, n, empty=empty, key=key, m=m, iterations=iterations,
+                       target=classes, apply_softmax=apply_softmax, batch_size=batch_size,
+                       fms_draws=fms_draws)
+
+
 # ----------------------------------------------------------------------------- exact ESV
 def esv_exact(value, n: int, *, empty, target=None, apply_softmax: bool = True,
               batch_size: int = 4096) -> ESVResult:
@@ -132,8 +158,12 @@ def esv_exact(value, n: int, *, empty, target=None, apply_softmax: bool = True,
     class prior ``(C,)``, used as is. ``target``: class index / indices to keep (default all).
 
     Every one of the 2^n - 1 subsets is scored once, level by level (subset size), in padded
-    batches of ``batch_size``; efficiency holds to float64 rounding. ``n`` up to 20 (n = 16
-    takes about a second with a cheap value model).
+    batches of ``batch_size``; efficiency holds to float64 rounding. ``n`` is at most 20:
+    the cost doubles with every frame (timings: see the README).
+
+    References:
+      W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference
+      on Computer Vision (ACCV), 2020.
     """
     value, n, empty, classes, batch_size = _check_common(value, n, empty, target, batch_size,
                                                          maximum=MAX_EXACT)
@@ -162,13 +192,12 @@ def esv_exact(value, n: int, *, empty, target=None, apply_softmax: bool = True,
             without_mean[s] = ((1.0 - m).T @ v) / comb(n - 1, s)
         prev = logits
     phi = (with_mean[1:] - without_mean[:-1]).sum(0) / n
-    full = v[0]
-    return ESVResult(values=phi, classes=classes, full=full, empty=empty[classes],
-                     method="esv-exact", n_evals=(1 << n) - 1,
-                     meta={"n": n, "multiscale": isinstance(value, MultiScale),
-                           "n_max": getattr(value, "n_max", None),
-                           "softmax": bool(apply_softmax),
-                           "seconds": time.perf_counter() - t0})
+    return ESVResult.from_values(phi, classes, v[0], empty[classes], method="esv-exact",
+                                 n_evals=(1 << n) - 1,
+                                 meta={"n": n, "multiscale": is_ms,
+                                       "n_max": getattr(value, "n_max", None),
+                                       "softmax": bool(apply_softmax),
+                                       "seconds": time.perf_counter() - t0})
 
 
 def subset_scores(value, n: int, *, num_classes: int, apply_softmax: bool = True,
@@ -178,6 +207,10 @@ def subset_scores(value, n: int, *, num_classes: int, apply_softmax: bool = True
     ``v(S) = softmax(f(S))`` (or ``f^ms(S)`` by Eq. 9) for every non-empty subset, computed
     as :func:`esv_exact` does; row 0 (the empty set) is NaN. Used to score frame-discarding
     curves (paper 003, Sec. 3.1) without further model passes.
+
+    References:
+      W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference
+      on Computer Vision (ACCV), 2020.
     """
     value = _check_value(value)
     n = check_int(n, "n", minimum=1, maximum=MAX_EXACT)
@@ -214,37 +247,32 @@ def esv_sampled(value, n: int, *, empty, key, m: int = 256, iterations: int = 4,
     whose ``f^ms`` of a sampled subset comes from Eq. 9 over its *sampled* parents. A subset
     usually has a single sampled parent, the one it was grown from, so above ``n_max`` frames
     its ``f^ms`` equals the parent's and the frame just added gets no credit: the estimates
-    are shrunk (``benchmarks/esv_approx.py``, TRN, 16 frames, m = 256, 4 iterations: Pearson
-    r 0.986, LAD slope 1.10). An integer ``r`` instead estimates ``f^ms`` of every sampled
+    are shrunk towards zero. An integer ``r`` instead estimates ``f^ms`` of every sampled
     subset directly from Eq. 8 (:func:`~vidxai.explain.esv_models.estimate_multiscale`):
     per scale, the exact mean over all subsequences when there are at most ``r``, else the
     mean over ``r`` uniform ones. This is unbiased in the logits and independent of the other
     sampled subsets, at the cost of up to ``r`` head calls per scale per sampled subset
-    (``n_evals`` still counts subsets): with ``r = 4`` the same benchmark gives r 0.998,
-    slope 1.006. The choice is recorded in ``meta["fms"]``.
-    """
-    from .esv_sampling import run_algorithm1
+    (``n_evals`` still counts subsets); the README's ESV benchmark compares the two. The
+    choice is recorded in ``meta["fms"]``.
 
+    References:
+      W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference
+      on Computer Vision (ACCV), 2020.
+    """
     value, n, empty, classes, batch_size = _check_common(value, n, empty, target, batch_size)
     key = check_key(key)
-    m = check_int(m, "m", minimum=1)
-    iterations = check_int(iterations, "iterations", minimum=1)
-    if fms_draws is not None:
-        fms_draws = check_int(fms_draws, "fms_draws", minimum=1)
-        if not isinstance(value, MultiScale):
-            raise ArgumentError("fms_draws", "None for a variable-length value model (it only "
-                                "applies to multiscale(...) models)", fms_draws)
+    m, iterations, fms_draws = _check_sampling(value, m, iterations, fms_draws)
     t0 = time.perf_counter()
     out = run_algorithm1(value, n, empty, classes, key, m, iterations, apply_softmax, batch_size,
                          draws=fms_draws)
     total = (1 << n) - 1 if n < 1024 else float("inf")
-    return ESVResult(values=out["history"][-1], classes=classes, full=out["full"],
-                     empty=empty[classes], method="esv-sampled", n_evals=out["n_evals"],
-                     history=out["history"],
-                     meta={"n": n, "m": m, "iterations": iterations,
-                           "multiscale": isinstance(value, MultiScale),
-                           "n_max": getattr(value, "n_max", None), "softmax": bool(apply_softmax),
-                           "fms": ("recursion over sampled parents (Eq. 9)" if fms_draws is None
-                                   else f"Eq. 8, at most {fms_draws} draws per scale"),
-                           "share_per_iteration": out["n_evals"] / iterations / total,
-                           "seconds": time.perf_counter() - t0})
+    return ESVResult.from_values(
+        out["history"][-1], classes, out["full"], empty[classes], method="esv-sampled",
+        n_evals=out["n_evals"], history=out["history"],
+        meta={"n": n, "m": m, "iterations": iterations,
+              "multiscale": isinstance(value, MultiScale),
+              "n_max": getattr(value, "n_max", None), "softmax": bool(apply_softmax),
+              "fms": ("recursion over sampled parents (Eq. 9)" if fms_draws is None
+                      else f"Eq. 8, at most {fms_draws} draws per scale"),
+              "share_per_iteration": out["n_evals"] / iterations / total,
+              "seconds": time.perf_counter() - t0})

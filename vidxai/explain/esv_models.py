@@ -83,8 +83,13 @@ def multiscale(heads: Sequence[Callable], n_max: int) -> MultiScale:
     ``heads``: at least ``n_max`` callables; head ``s`` maps ordered frame indices int32
     ``(N, s)`` to logits ``(N, C)`` (it closes over the clip's frame features). Only the first
     ``n_max`` heads are used; a head that is a jitted function (or a ``functools.partial``
-    of one, which avoids a new compilation per clip) is called as is, others are jitted. Pass the result as ``value`` to :func:`esv_exact` or
-    :func:`esv_sampled`, which then evaluate ``f^ms`` bottom-up by Eq. 9.
+    of one, which avoids a new compilation per clip) is called as is, others are jitted.
+    Pass the result as ``value`` to :func:`~vidxai.explain.esv.esv_exact` or
+    :func:`~vidxai.explain.esv.esv_sampled`, which then evaluate ``f^ms`` bottom-up by Eq. 9.
+
+    References:
+      W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference
+      on Computer Vision (ACCV), 2020.
     """
     n_max = check_int(n_max, "n_max", minimum=1)
     try:
@@ -106,7 +111,11 @@ def frame_average_value(frame_logits) -> Callable:
     ``frame_logits``: ``(n, C)`` logits of each frame of one clip (e.g. EfficientNet-Lite0's
     ``models.efficientnet.frame_logits(model, video)[0]``). Returns ``f(masks) = mean of the
     kept frames' logits``, ``(N, n) -> (N, C)``, so an ESV needs no further network passes;
-    :func:`esv_exact` applies the softmax (``v(S) = softmax(f(S))``).
+    :func:`~vidxai.explain.esv.esv_exact` applies the softmax (``v(S) = softmax(f(S))``).
+
+    References:
+      W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference
+      on Computer Vision (ACCV), 2020.
     """
     logits = jnp.asarray(frame_logits, jnp.float32)
     if logits.ndim != 2 or min(logits.shape) < 1:
@@ -191,6 +200,27 @@ def recurse(model: MultiScale, s: int, masks: np.ndarray, parent_mean: np.ndarra
     return parent_mean
 
 
+def check_logits(out: np.ndarray, num_classes: int) -> np.ndarray:
+    """A multi-scale model's logits must have one column per entry of ``empty``."""
+    if out.shape[-1] != num_classes:
+        raise ArgumentError("empty", f"a class prior with one entry per class of the heads "
+                            f"({out.shape[-1]})", f"{num_classes} entries")
+    return out
+
+
+def score_level(value, s: int, masks: np.ndarray, parent_mean, num_classes: int,
+                batch_size: int, classes: np.ndarray, apply_softmax: bool):
+    """Score the size-``s`` subsets ``masks``: returns ``(logits, v)``, ``v`` ``(N, K)`` for the
+    chosen classes. A :class:`MultiScale` model's ``f^ms`` comes from Eq. 9 (``logits`` are
+    kept for the next size); a variable-length model gives ``f(S)`` (``logits`` is None).
+    Shared by the exact lattice walk and Algorithm 1's sampled levels."""
+    if isinstance(value, MultiScale):
+        out = check_logits(recurse(value, s, masks, parent_mean, batch_size), num_classes)
+        return out, (softmax(out) if apply_softmax else out)[:, classes]
+    v = evaluate(value, masks, batch_size, "value", num_classes, select=(classes, apply_softmax))
+    return None, v
+
+
 def subsequence_draws(kept: np.ndarray, j: int, draws: int, rng: np.random.Generator):
     """Size-``j`` subsequences of each row of ``kept`` (``(N, s)`` ordered frame indices):
     all ``C(s, j)`` of them when that is at most ``draws``, otherwise ``draws`` uniform ones
@@ -212,6 +242,10 @@ def estimate_multiscale(model: MultiScale, masks: np.ndarray, draws: int,
     estimated from ``draws`` uniform ones otherwise; the scales are averaged with equal
     weight, as in Eq. 8. Unlike the recursion of Eq. 9 over sampled subsets, this does not
     depend on which other subsets were sampled. At most ``draws`` head calls per scale and row.
+
+    References:
+      W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference
+      on Computer Vision (ACCV), 2020.
     """
     masks = np.asarray(masks, bool)
     n_rows = masks.shape[0]

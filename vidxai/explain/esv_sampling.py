@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .esv_models import MultiScale, estimate_multiscale, softmax
+from .esv_models import MultiScale, check_logits, estimate_multiscale, score_level, softmax
 
 
 def numpy_rng(key) -> np.random.Generator:
@@ -77,8 +77,6 @@ def parents_mean(parents, prev, pool) -> np.ndarray:
 def score_sampled(value, s, pool, parents, prev, ctx):
     """``(logits, v)`` of the size-``s`` candidates ``pool``: the recursion of Eq. 9 over the
     sampled parents, or with ``ctx["draws"]`` the direct estimate of Eq. 8."""
-    from .esv import check_logits, score_level  # the shared per-level scorer
-
     empty, classes, apply_softmax, batch_size = (ctx[k] for k in
                                                  ("empty", "classes", "softmax", "batch_size"))
     if isinstance(value, MultiScale) and ctx["draws"] is not None:
