@@ -1,12 +1,14 @@
 """Torch bridge: DLPack transfer, forward/VJP agreement with torch, jit and vmap, errors."""
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 
-from vidxai import ArgumentError, ArgumentTypeError, ScoreFunctionError
-from vidxai.bridge import from_torch, to_jax, to_torch
+import vidxai
+from vidxai import ArgumentError, ArgumentTypeError, ScoreFunctionError, explain, scoring, segment
+from vidxai.bridge import TorchFunction, from_torch, to_jax, to_torch
 
 B, T, H, W, C, K = 2, 4, 16, 16, 3, 5
 
@@ -254,3 +256,72 @@ def test_non_differentiable_module_raises_on_grad(video):
     assert g(video).shape == (B,)
     with pytest.raises(ScoreFunctionError, match="differentiabl"):
         jax.grad(lambda x: g(x).sum())(video)
+
+
+def test_public_attributes():
+    module = _model()
+    g = from_torch(module, preprocess=_prep, batch_size=4, device="cpu", dtype=torch.float32)
+    assert isinstance(g, TorchFunction)
+    assert g.module is module and g.preprocess is _prep and g.batch_size == 4
+    assert g.device == torch.device("cpu") and g.dtype == torch.float32
+    assert g.differentiable is True and g.vidxai_eager is True
+    assert isinstance(g.jax_function, jax.custom_vjp)
+    assert g.__name__ == "from_torch(Sequential)" and "from_torch" in g.__doc__
+    plain = from_torch(_prep)
+    assert plain.preprocess is None and plain.batch_size is None and plain.device is None
+
+
+def test_module_moved_after_wrapping_is_detected(video):
+    module = _model()
+    g = from_torch(module, preprocess=_prep)
+    assert g(video).shape == (B, K)  # device scan cached here
+    module.to("meta")
+    with pytest.raises(ArgumentError) as e:  # the cache notices the move
+        g(video)
+    assert e.value.argument == "device" and "meta" in str(e.value)
+
+
+def test_result_does_not_alias_a_buffer_the_module_reuses(video):
+    buffer = torch.zeros(B, C)
+
+    def reuse(t):  # returns the same buffer on every call, like a static output buffer
+        return buffer.copy_(t.mean(dim=(1, 2, 3)))
+
+    g = from_torch(reuse)
+    first = g(video)
+    expect = np.asarray(video).mean(axis=(1, 2, 3))
+    g(jnp.zeros_like(video))  # overwrites the module's buffer with zeros
+    np.testing.assert_allclose(np.asarray(first), expect, atol=1e-6)
+
+
+def _jax_twin(module):
+    """The test model written in JAX with the same weights (NDHWC convolution)."""
+    conv, lin = module[0], module[4]
+    kernel = jnp.asarray(conv.weight.detach().numpy().transpose(2, 3, 4, 1, 0))  # DHWIO
+    bias, w, b = (jnp.asarray(p.detach().numpy()) for p in (conv.bias, lin.weight, lin.bias))
+
+    def apply(x):
+        y = jax.lax.conv_general_dilated((x - 0.45) / 0.225, kernel, (1, 1, 1), "SAME",
+                                         dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
+        return jnp.tanh(y + bias).mean(axis=(1, 2, 3)) @ w.T + b
+
+    return apply
+
+
+def test_lambda_wrapper_runs_eagerly_and_matches_score_path(model, video):
+    g = from_torch(model, preprocess=_prep)
+    twin = _jax_twin(model)
+    target = 2
+    wrapped = lambda x: jax.nn.softmax(g(x))[:, target]
+    pure = lambda x: jax.nn.softmax(twin(x))[:, target]
+    shape = (8, T, H, W, C)
+    assert scoring.is_eager(wrapped, shape) and not scoring.is_eager(pure, shape)
+    np.testing.assert_allclose(np.asarray(twin(video)), np.asarray(g(video)), atol=1e-5)
+
+    seg = segment.grid((T, H, W), (2, 2, 2))
+    lime = lambda f: explain.lime(f, video[0], seg, key=jax.random.key(3), n_samples=40,
+                                  batch_size=8).weights
+    via_score = lime(vidxai.score(g, target))
+    np.testing.assert_array_equal(lime(wrapped), via_score)  # same eager path, same numbers
+    chex.assert_trees_all_close(lime(pure), via_score, atol=1e-4)
+    assert np.abs(via_score).max() > 1e-4  # the weights are not trivially zero

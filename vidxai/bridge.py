@@ -1,37 +1,37 @@
 """Torch bridge: use a PyTorch video model as a JAX function (model-behaviour stage).
 
 :func:`from_torch` wraps a torch module (or any torch callable) that maps a batch tensor to
-outputs, and returns ``g(x) -> jax.Array``: ``x`` is a float32 JAX batch ``(B, T, H, W, C)``
-in pixel space, the result is ``(B, K)`` (or ``(B,)``, whatever the module returns per sample),
-always float32.
+outputs in a :class:`TorchFunction` ``g``: ``g(x)`` takes a float32 JAX batch
+``(B, T, H, W, C)`` in pixel space and returns ``(B, K)`` (or ``(B,)``, whatever the module
+returns per sample), always float32.
 
 Two execution paths
 -------------------
 *Eager* (``x`` is a concrete ``jax.Array``): the batch goes to torch with DLPack
 (:func:`to_torch`), the module runs under ``torch.no_grad()``, and the result comes back with
-DLPack (:func:`to_jax`). When JAX and torch share a device nothing is copied through the host:
-on a GPU the tensors alias the same device memory, and on the CPU the torch tensor aliases the
-JAX buffer (and the JAX result aliases torch's output buffer). This is the fast path; the
-evaluation engine reads ``g.vidxai_eager`` and calls ``g`` outside ``jax.jit`` for that reason
-(the perturbation itself stays jitted).
+DLPack (:func:`to_jax`). When JAX and torch share a device the batch is not copied: on a GPU
+the tensors alias the same device memory, on the CPU the torch tensor aliases the JAX buffer.
+This is the fast path; the evaluation engine calls ``g`` (``g.vidxai_eager``), or a score
+function that calls ``g`` (:func:`vidxai.scoring.is_eager`), outside ``jax.jit`` for that
+reason (the perturbation itself stays jitted).
 
 *Traced* (``g`` is called under ``jax.jit``, ``jax.vmap`` or another transformation that hands
 it abstract values): the call becomes a ``jax.pure_callback``. XLA copies the batch to the host,
-the callback runs the module, and the result is copied back to the JAX device. On a GPU this
-costs two device-host transfers of the batch per call (forward) and per gradient (backward);
-on the CPU it costs one copy of the result. The output shape is found by running the module
-once on a zero batch of one sample; that probe is cached per per-sample shape and device. In
-this path, with ``device=None``, the module runs where its parameters live (the callback's
-input is a host array, so it has no device of its own to match).
+the callback runs the module, and the result is copied back to the JAX device: on a GPU, two
+device-host transfers of the batch per call (forward) and per gradient (backward). The output
+shape is found by running the module once on a zero batch of one sample (cached per
+per-sample shape and device). With ``device=None`` the callback runs the module where its
+parameters live (its input is a host array, with no device of its own to match).
 
 Gradients
 ---------
-``g`` is a ``jax.custom_vjp`` function, so ``jax.grad``, ``jax.vjp`` and optax loops work
-through the torch model. The forward pass keeps no torch graph: the backward pass runs the
-module again with grad enabled on the input and calls ``torch.autograd.grad(out, x,
-grad_outputs=cotangent)`` (chunked like the forward). Gradient w.r.t. ``x`` therefore costs
-one no-grad forward plus one forward-and-backward; memory for the torch graph is held only
-during the backward call. Forward-mode differentiation (``jax.jvp``) is not supported.
+Under a transformation ``g`` calls ``g.jax_function``, a ``jax.custom_vjp`` function, so
+``jax.grad``, ``jax.vjp`` and optax loops work through the torch model. The forward pass
+keeps no torch graph: the backward pass runs the module again with grad enabled on the input
+and calls ``torch.autograd.grad(out, x, grad_outputs=cotangent)`` (chunked like the
+forward). Gradient w.r.t. ``x`` therefore costs one no-grad forward plus one
+forward-and-backward; memory for the torch graph is held only during the backward call.
+Forward-mode differentiation (``jax.jvp``) is not supported.
 
 Caller's responsibilities (we do not change them)
 -------------------------------------------------
@@ -54,8 +54,9 @@ import numpy as np
 import torch
 
 from .errors import ArgumentError, ArgumentTypeError, ScoreFunctionError, check_int, describe
+from .scoring import note_host_call
 
-__all__ = ["from_torch", "to_torch", "to_jax"]
+__all__ = ["TorchFunction", "from_torch", "to_torch", "to_jax"]
 
 
 # ----------------------------------------------------------------------------- DLPack helpers
@@ -93,6 +94,10 @@ def to_jax(t: torch.Tensor) -> jax.Array:
 
 # ----------------------------------------------------------------------------- small helpers
 
+def _identity(t):
+    return t
+
+
 def _norm_device(dev) -> torch.device:
     """``torch.device`` with the index filled in for CUDA, so equal devices compare equal."""
     dev = torch.device(dev)
@@ -101,12 +106,11 @@ def _norm_device(dev) -> torch.device:
     return dev
 
 
-def _module_devices(module) -> set[torch.device]:
-    """Devices holding the module's parameters and buffers (empty for plain callables)."""
+def _module_tensors(module):
+    """The module's parameters and buffers (nothing for plain callables)."""
     if not isinstance(module, torch.nn.Module):
-        return set()
-    tensors = itertools.chain(module.parameters(), module.buffers())
-    return {_norm_device(p.device) for p in tensors}
+        return iter(())
+    return itertools.chain(module.parameters(), module.buffers())
 
 
 def _fmt_devices(devs) -> str:
@@ -123,10 +127,246 @@ def _check_input(x):
         raise ArgumentError("x", "a non-empty batch with a leading batch dimension", describe(x))
 
 
+def _own_memory(parts: list[torch.Tensor]) -> torch.Tensor:
+    """The chunk outputs as one contiguous tensor in a buffer of its own: never the input, a
+    parameter, or an output buffer the module reuses on its next call (e.g. CUDA graphs)."""
+    if len(parts) == 1:
+        return parts[0].clone(memory_format=torch.contiguous_format)
+    return torch.cat(parts, 0)
+
+
+def _host_tensor(a) -> torch.Tensor:
+    """A pure_callback argument as a torch tensor: jax >= 0.5 passes CPU jax.Arrays (shared,
+    no copy); older versions pass numpy arrays, maybe read-only (DLPack refuses): copied."""
+    if isinstance(a, jax.Array):
+        return to_torch(a)
+    return torch.from_numpy(np.array(a, dtype=np.float32, copy=True))
+
+
+def _flat_batch(t: torch.Tensor, rank: int) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Fold the extra leading axes a callback sees under ``vmap`` into the batch axis."""
+    lead = tuple(t.shape[: t.ndim - rank + 1])
+    return t.reshape((-1,) + tuple(t.shape[t.ndim - rank + 1:])), lead
+
+
+def _is_traced(*arrays) -> bool:
+    return any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
 # ----------------------------------------------------------------------------- the bridge
 
+class TorchFunction:
+    """A torch model as a JAX function ``(B, T, H, W, C) float32 -> (B, ...) float32``.
+
+    Built by :func:`from_torch` (arguments, attributes and errors are documented there). A
+    call on a concrete array runs the eager forward at once (no transformation can be
+    watching it); a call on a traced value (``jit``, ``grad``, ``vmap``, ``eval_shape``) goes
+    through ``jax_function``, the ``jax.custom_vjp`` whose forward and VJP run torch.
+    """
+
+    differentiable = True
+    vidxai_eager = True
+
+    def __init__(self, module, *, batch_size: int | None = None, device=None, preprocess=None,
+                 dtype: torch.dtype = torch.float32):
+        if not callable(module):
+            raise ArgumentTypeError("module", "a torch.nn.Module or a callable on torch tensors",
+                                    describe(module))
+        if preprocess is not None and not callable(preprocess):
+            raise ArgumentTypeError("preprocess", "a callable on torch tensors or None",
+                                    describe(preprocess))
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", minimum=1)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ArgumentTypeError("dtype", "a floating torch dtype such as torch.float32",
+                                    describe(dtype))
+        self.module, self.preprocess, self.batch_size, self.dtype = (module, preprocess,
+                                                                     batch_size, dtype)
+        self._prep = preprocess if preprocess is not None else _identity
+        self._held = None  # (first tensor's device, devices of all of them), see _held_devices
+        self.device = None if device is None else self._explicit_device(device)
+        self._probe = functools.lru_cache(maxsize=64)(self._output_tail)
+        self.jax_function = jax.custom_vjp(self._primal)
+        self.jax_function.defvjp(self._primal_and_input, self._vjp)
+        name = getattr(module, "__name__", type(module).__name__)
+        self.__name__ = self.__qualname__ = f"from_torch({name})"
+        self.__doc__ = (f"JAX view of the torch model {name}: (B, T, H, W, C) float32 -> "
+                        f"(B, ...) float32, differentiable via torch autograd. See "
+                        f"vidxai.bridge.from_torch.")
+
+    def __call__(self, x):
+        _check_input(x)
+        if isinstance(x, np.ndarray):
+            x = jnp.asarray(x)  # a host copy onto JAX's default device
+        if _is_traced(x):
+            return self.jax_function(x)
+        return self._eager_forward(x)
+
+    # ---- devices
+
+    def _explicit_device(self, device) -> torch.device:
+        try:
+            device = _norm_device(device)
+        except (RuntimeError, TypeError, ValueError) as err:
+            raise ArgumentError("device", "a torch device such as 'cpu' or 'cuda:0'",
+                                repr(device)) from err
+        held = self._held_devices()
+        if held and device not in held:
+            raise ArgumentError("device", f"the device holding the module's parameters "
+                                f"({_fmt_devices(held)})", str(device))
+        return device
+
+    def _held_devices(self) -> set[torch.device]:
+        """Devices of the module's parameters and buffers, rescanned only when the first of
+        them has moved (``module.to(...)``), not on every call."""
+        first = next(_module_tensors(self.module), None)
+        where = None if first is None else first.device
+        if self._held is None or self._held[0] != where:
+            self._held = (where, {_norm_device(p.device) for p in _module_tensors(self.module)})
+        return self._held[1]
+
+    def _check_devices(self, target: torch.device) -> None:
+        held = self._held_devices()
+        if held and target not in held:
+            how = ("device" if self.device is not None else
+                   f"the input's device {target} (device=None follows the input)")
+            raise ArgumentError(
+                "device", f"{how} to hold the module's parameters; they are on "
+                f"{_fmt_devices(held)}: move the module with module.to(...) or pass "
+                f"device=... (inputs are then copied)", str(target))
+
+    def _eager_target(self, t: torch.Tensor) -> torch.device:
+        """Where an eager call runs: ``device``, else the input's own device."""
+        target = self.device if self.device is not None else _norm_device(t.device)
+        self._check_devices(target)
+        return target
+
+    def _host_target(self) -> torch.device:
+        """Where a callback runs: ``device``, else where the module's first tensor lives
+        (the callback's input is a host array with no device of its own to match)."""
+        if self.device is not None:
+            target = self.device
+        else:
+            first = next(_module_tensors(self.module), None)
+            target = torch.device("cpu") if first is None else _norm_device(first.device)
+        self._check_devices(target)
+        return target
+
+    # ---- torch calls (chunked)
+
+    def _spans(self, n: int) -> list[tuple[int, int]]:
+        step = self.batch_size or n
+        return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+    def _call_module(self, t: torch.Tensor) -> torch.Tensor:
+        """Module on one chunk (already on the target device); returns its checked output."""
+        n = t.shape[0]
+        out = self.module(self._prep(t.to(self.dtype)))
+        if not isinstance(out, torch.Tensor):
+            raise ScoreFunctionError(
+                f"module must return a torch.Tensor of shape (B, K) or (B,), got "
+                f"{type(out).__name__} (wrap the module to select e.g. the logits)")
+        if out.ndim < 1 or out.shape[0] != n:
+            raise ScoreFunctionError(
+                f"module output must have the batch size {n} as first dimension, got shape "
+                f"{tuple(out.shape)}")
+        if not out.is_floating_point():
+            raise ScoreFunctionError(f"module output must be floating point, got {out.dtype}")
+        return out
+
+    def _forward_torch(self, t: torch.Tensor, target: torch.device) -> torch.Tensor:
+        """Chunked no-grad forward; float32 result in a fresh buffer on ``t``'s device."""
+        version = t._version
+        with torch.no_grad():
+            outs = [self._call_module(t[i:j].to(target)).float()
+                    for i, j in self._spans(t.shape[0])]
+        if t._version != version:
+            raise ScoreFunctionError(
+                "module or preprocess modified its input in place; on the eager path that "
+                "input is the caller's JAX buffer (shared through DLPack). Use out-of-place "
+                "operations (e.g. inplace=False).")
+        return _own_memory(outs).to(t.device)
+
+    def _backward_torch(self, t: torch.Tensor, ct: torch.Tensor,
+                        target: torch.device) -> torch.Tensor:
+        """Vector-Jacobian product by torch autograd: recompute each chunk with grad on."""
+        grads = []
+        with torch.enable_grad():
+            for i, j in self._spans(t.shape[0]):
+                leaf = t[i:j].to(target).detach().requires_grad_(True)
+                out = self._call_module(leaf).float()
+                cot = ct[i:j].to(device=out.device, dtype=out.dtype)
+                if cot.shape != out.shape:
+                    raise ScoreFunctionError(
+                        f"module output shape {tuple(out.shape)} changed between calls "
+                        f"(expected {tuple(cot.shape)})")
+                if not out.requires_grad:
+                    raise ScoreFunctionError(
+                        "module output does not depend differentiably on its input (no "
+                        "autograd graph); cannot compute gradients through it")
+                (grad,) = torch.autograd.grad(out, leaf, grad_outputs=cot, allow_unused=True)
+                grads.append(torch.zeros_like(leaf) if grad is None else grad.detach())
+        # autograd's gradient is a fresh tensor (or a view of the immutable cotangent): a
+        # single chunk needs no concatenation, which would copy a whole batch of videos.
+        grad = grads[0] if len(grads) == 1 else torch.cat(grads, 0)
+        return grad.to(device=t.device, dtype=torch.float32)
+
+    # ---- eager path (concrete jax arrays): DLPack both ways, no host copy
+
+    def _eager_forward(self, x: jax.Array) -> jax.Array:
+        t = to_torch(x)
+        return to_jax(self._forward_torch(t, self._eager_target(t)))
+
+    def _eager_backward(self, x: jax.Array, ct: jax.Array) -> jax.Array:
+        t = to_torch(x)
+        return to_jax(self._backward_torch(t, to_torch(ct), self._eager_target(t)))
+
+    # ---- traced path (under jit / vmap): pure_callback, the batch goes through the host
+
+    def _output_tail(self, sample_shape: tuple[int, ...], target: str) -> tuple[int, ...]:
+        """Per-sample output shape, from one call on a zero batch of one sample (cached)."""
+        zeros = torch.zeros((1,) + sample_shape, dtype=torch.float32)
+        return tuple(self._forward_torch(zeros, torch.device(target)).shape[1:])
+
+    def _host_forward(self, rank: int, a) -> np.ndarray:
+        t, lead = _flat_batch(_host_tensor(a), rank)
+        out = self._forward_torch(t, self._host_target())
+        return out.reshape(lead + tuple(out.shape[1:])).numpy()
+
+    def _host_backward(self, rank: int, ct_rank: int, a, c) -> np.ndarray:
+        t, lead = _flat_batch(_host_tensor(a), rank)
+        cot, _ = _flat_batch(_host_tensor(c), ct_rank)
+        grad = self._backward_torch(t, cot, self._host_target())
+        return grad.reshape(lead + tuple(grad.shape[1:])).numpy()
+
+    def _traced_forward(self, x) -> jax.Array:
+        note_host_call()  # the engine then runs a score function built on this eagerly
+        tail = self._probe(tuple(x.shape[1:]), str(self._host_target()))
+        spec = jax.ShapeDtypeStruct((x.shape[0],) + tail, jnp.float32)
+        return jax.pure_callback(functools.partial(self._host_forward, x.ndim), spec, x,
+                                 vmap_method="broadcast_all")
+
+    def _traced_backward(self, x, ct) -> jax.Array:
+        host = functools.partial(self._host_backward, x.ndim, ct.ndim)
+        return jax.pure_callback(host, jax.ShapeDtypeStruct(x.shape, jnp.float32), x, ct,
+                                 vmap_method="broadcast_all")
+
+    # ---- the custom_vjp rules
+
+    def _primal(self, x):
+        return self._traced_forward(x) if _is_traced(x) else self._eager_forward(x)
+
+    def _primal_and_input(self, x):
+        return self._primal(x), x  # residual: the input itself, for the recomputing backward
+
+    def _vjp(self, x, ct):
+        if _is_traced(x, ct):
+            return (self._traced_backward(x, ct),)
+        return (self._eager_backward(x, ct),)
+
+
 def from_torch(module, *, batch_size: int | None = None, device=None, preprocess=None,
-               dtype: torch.dtype = torch.float32):
+               dtype: torch.dtype = torch.float32) -> TorchFunction:
     """Wrap a torch model as a JAX function ``g(x: (B, T, H, W, C) float32) -> (B, K)``.
 
     Args:
@@ -145,10 +385,14 @@ def from_torch(module, *, batch_size: int | None = None, device=None, preprocess
         for a half-precision model). Outputs and gradients are returned as float32.
 
     Returns:
-      ``g``, a ``jax.custom_vjp`` function with the attributes ``g.module`` (the wrapped
-      module), ``g.differentiable = True`` and ``g.vidxai_eager = True`` (call it outside
-      ``jax.jit`` for the zero-copy path). See the module docstring for eager vs traced calls
-      and for how gradients are computed. The module's train/eval mode is left untouched.
+      ``g``, a :class:`TorchFunction`: called like a ``jax.custom_vjp`` function (its
+      :attr:`~TorchFunction.jax_function`), with the attributes ``g.module`` (the wrapped
+      module), ``g.preprocess``, ``g.batch_size``, ``g.device``, ``g.differentiable = True``
+      and ``g.vidxai_eager = True`` (call it outside ``jax.jit`` for the zero-copy path; a
+      score function such as ``lambda x: jax.nn.softmax(g(x))[:, t]`` is detected by
+      :func:`vidxai.scoring.is_eager` and run eagerly too). See the module docstring for
+      eager vs traced calls and for how gradients are computed. The module's train/eval
+      mode is left untouched.
 
     Raises:
       ArgumentTypeError: ``module``/``preprocess`` not callable, bad ``dtype`` or
@@ -158,199 +402,5 @@ def from_torch(module, *, batch_size: int | None = None, device=None, preprocess
       ScoreFunctionError: at call time, the module returns a non-tensor, a non-floating
         tensor, a tensor whose first dimension is not the batch size, or modifies its input.
     """
-    if not callable(module):
-        raise ArgumentTypeError("module", "a torch.nn.Module or a callable on torch tensors",
-                                describe(module))
-    if preprocess is not None and not callable(preprocess):
-        raise ArgumentTypeError("preprocess", "a callable on torch tensors or None",
-                                describe(preprocess))
-    if batch_size is not None:
-        batch_size = check_int(batch_size, "batch_size", minimum=1)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ArgumentTypeError("dtype", "a floating torch dtype such as torch.float32",
-                                describe(dtype))
-    if device is not None:
-        try:
-            device = _norm_device(device)
-        except (RuntimeError, TypeError, ValueError) as err:
-            raise ArgumentError("device", "a torch device such as 'cpu' or 'cuda:0'",
-                                repr(device)) from err
-        held = _module_devices(module)
-        if held and device not in held:
-            raise ArgumentError("device", f"the device holding the module's parameters "
-                                f"({_fmt_devices(held)})", str(device))
-    prep = preprocess if preprocess is not None else (lambda t: t)
-
-    def check_devices(target: torch.device, explicit: bool) -> None:
-        held = _module_devices(module)
-        if held and target not in held:
-            how = ("device" if explicit else
-                   f"the input's device {target} (device=None follows the input)")
-            raise ArgumentError(
-                "device", f"{how} to hold the module's parameters; they are on "
-                f"{_fmt_devices(held)}: move the module with module.to(...) or pass "
-                f"device=... (inputs are then copied)", str(target))
-
-    def chunks(n: int):
-        step = batch_size or n
-        return [(i, min(i + step, n)) for i in range(0, n, step)]
-
-    def call_module(t: torch.Tensor) -> torch.Tensor:
-        """Module on one chunk (already on the target device, float32); returns its output."""
-        n = t.shape[0]
-        out = module(prep(t.to(dtype)))
-        if not isinstance(out, torch.Tensor):
-            raise ScoreFunctionError(
-                f"module must return a torch.Tensor of shape (B, K) or (B,), got "
-                f"{type(out).__name__} (wrap the module to select e.g. the logits)")
-        if out.ndim < 1 or out.shape[0] != n:
-            raise ScoreFunctionError(
-                f"module output must have the batch size {n} as first dimension, got shape "
-                f"{tuple(out.shape)}")
-        if not out.is_floating_point():
-            raise ScoreFunctionError(f"module output must be floating point, got {out.dtype}")
-        return out
-
-    def forward_torch(t: torch.Tensor, target: torch.device) -> torch.Tensor:
-        """Chunked no-grad forward; float32 result in a fresh buffer on ``t``'s device."""
-        version = t._version
-        with torch.no_grad():
-            outs = [call_module(t[i:j].to(target)).float() for i, j in chunks(t.shape[0])]
-            # torch.cat always allocates: the result never aliases the input, a parameter, or
-            # an output buffer the module reuses on its next call (e.g. CUDA graphs).
-            out = torch.cat(outs, 0).to(t.device)
-        if t._version != version:
-            raise ScoreFunctionError(
-                "module or preprocess modified its input in place; on the eager path that "
-                "input is the caller's JAX buffer (shared through DLPack). Use out-of-place "
-                "operations (e.g. inplace=False).")
-        return out
-
-    def backward_torch(t: torch.Tensor, ct: torch.Tensor, target: torch.device) -> torch.Tensor:
-        """Vector-Jacobian product by torch autograd: recompute each chunk with grad on."""
-        grads = []
-        with torch.enable_grad():
-            for i, j in chunks(t.shape[0]):
-                leaf = t[i:j].to(target).detach().requires_grad_(True)
-                out = call_module(leaf).float()
-                cot = ct[i:j].to(device=out.device, dtype=out.dtype)
-                if cot.shape != out.shape:
-                    raise ScoreFunctionError(
-                        f"module output shape {tuple(out.shape)} changed between calls "
-                        f"(expected {tuple(cot.shape)})")
-                if not out.requires_grad:
-                    raise ScoreFunctionError(
-                        "module output does not depend differentiably on its input (no "
-                        "autograd graph); cannot compute gradients through it")
-                (grad,) = torch.autograd.grad(out, leaf, grad_outputs=cot, allow_unused=True)
-                grads.append(torch.zeros_like(leaf) if grad is None else grad.detach())
-        return torch.cat(grads, 0).to(device=t.device, dtype=torch.float32)
-
-    # ---- eager path (concrete jax arrays): DLPack both ways, no host copy
-
-    def eager_forward(x: jax.Array) -> jax.Array:
-        t = to_torch(x)
-        target = device if device is not None else _norm_device(t.device)
-        check_devices(target, device is not None)
-        return to_jax(forward_torch(t, target))
-
-    def eager_backward(x: jax.Array, ct: jax.Array) -> jax.Array:
-        t = to_torch(x)
-        target = device if device is not None else _norm_device(t.device)
-        check_devices(target, device is not None)
-        return to_jax(backward_torch(t, to_torch(ct), target))
-
-    # ---- traced path (under jit / vmap): pure_callback, the batch goes through the host
-
-    def host_device() -> torch.device:
-        if device is not None:
-            return device
-        if isinstance(module, torch.nn.Module):
-            first = next(itertools.chain(module.parameters(), module.buffers()), None)
-            if first is not None:
-                return _norm_device(first.device)  # where the module's first layer lives
-        return torch.device("cpu")
-
-    def host_tensor(a) -> torch.Tensor:
-        # jax >= 0.5 passes CPU jax.Arrays to callbacks (zero-copy here); older versions pass
-        # numpy arrays that may be read-only, which DLPack cannot export, hence the copy.
-        if isinstance(a, jax.Array):
-            return to_torch(a)
-        return torch.from_numpy(np.array(a, dtype=np.float32, copy=True))
-
-    @functools.lru_cache(maxsize=64)
-    def probe(sample_shape: tuple[int, ...], target_str: str) -> tuple[int, ...]:
-        """Per-sample output shape, from one call on a zero batch of one sample."""
-        zeros = torch.zeros((1,) + sample_shape, dtype=torch.float32)
-        return tuple(forward_torch(zeros, torch.device(target_str)).shape[1:])
-
-    def flat_batch(t: torch.Tensor, rank: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-        # Under vmap the callback sees extra leading axes; fold them into the batch.
-        lead = tuple(t.shape[: t.ndim - rank + 1])
-        return t.reshape((-1,) + tuple(t.shape[t.ndim - rank + 1:])), lead
-
-    def traced_forward(x) -> jax.Array:
-        target = host_device()
-        check_devices(target, device is not None)
-        out_tail = probe(tuple(x.shape[1:]), str(target))
-        rank = x.ndim
-
-        def host(a):
-            t, lead = flat_batch(host_tensor(a), rank)
-            check_devices(target, device is not None)
-            out = forward_torch(t, target)
-            return out.reshape(lead + tuple(out.shape[1:])).numpy()
-
-        spec = jax.ShapeDtypeStruct((x.shape[0],) + out_tail, jnp.float32)
-        return jax.pure_callback(host, spec, x, vmap_method="broadcast_all")
-
-    def traced_backward(x, ct) -> jax.Array:
-        target = host_device()
-        rank, ct_rank = x.ndim, ct.ndim
-
-        def host(a, c):
-            t, lead = flat_batch(host_tensor(a), rank)
-            cot, _ = flat_batch(host_tensor(c), ct_rank)
-            check_devices(target, device is not None)
-            grad = backward_torch(t, cot, target)
-            return grad.reshape(lead + tuple(grad.shape[1:])).numpy()
-
-        spec = jax.ShapeDtypeStruct(x.shape, jnp.float32)
-        return jax.pure_callback(host, spec, x, ct, vmap_method="broadcast_all")
-
-    # ---- the custom_vjp function
-
-    def is_traced(*arrays) -> bool:
-        return any(isinstance(a, jax.core.Tracer) for a in arrays)
-
-    def primal(x):
-        return traced_forward(x) if is_traced(x) else eager_forward(x)
-
-    bridged = jax.custom_vjp(primal)
-
-    def bridged_fwd(x):
-        return primal(x), x  # residual: the input itself, for the recomputing backward
-
-    def bridged_bwd(x, ct):
-        grad = traced_backward(x, ct) if is_traced(x, ct) else eager_backward(x, ct)
-        return (grad,)
-
-    bridged.defvjp(bridged_fwd, bridged_bwd)
-
-    def g(x):
-        _check_input(x)
-        if isinstance(x, np.ndarray):
-            x = jnp.asarray(x)  # a host copy onto JAX's default device
-        return bridged(x)
-
-    name = getattr(module, "__name__", type(module).__name__)
-    g.__name__ = g.__qualname__ = f"from_torch({name})"
-    g.__doc__ = (f"JAX view of the torch model {name}: (B, T, H, W, C) float32 -> (B, ...) "
-                 f"float32, differentiable via torch autograd. See vidxai.bridge.from_torch.")
-    g.module = module
-    g.preprocess = preprocess
-    g.batch_size = batch_size
-    g.device = device
-    g.differentiable = True
-    g.vidxai_eager = True
-    return g
+    return TorchFunction(module, batch_size=batch_size, device=device, preprocess=preprocess,
+                         dtype=dtype)
