@@ -81,3 +81,105 @@ def region_reader(region):
 
 def small_grid(video, cells=(2, 2, 2)):
     return segment.grid(video, cells)
+
+
+# ---- h2: readers of written output files (CLI tests) ------------------------------------
+def decode_mp4(path):
+    """Every frame of an .mp4 as uint8 RGB ``(T, H, W, 3)``, decoded with PyAV."""
+    import av
+
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def decode_gif(path):
+    """Every frame of a .gif as uint8 RGB ``(T, H, W, 3)``, decoded with Pillow."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as im:
+        return np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)])
+
+
+# ---- h1: independent references for the removal-based methods ------------------------------
+class RecordingScore:
+    """Host score function that keeps every perturbed batch it is asked to score.
+
+    ``fn`` maps a numpy batch ``(B, T, H, W, C)`` to ``(B,)``. Converting the input with
+    ``np.asarray`` makes JAX tracing fail, so vidxai calls this outside jit on the perturbed
+    videos themselves; ``videos(n)`` returns the first ``n`` rows it saw (chunk padding, which
+    only ever trails the last chunk, is cut off).
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.batches = []
+
+    def __call__(self, x):
+        x = np.asarray(x, np.float64)
+        self.batches.append(x.copy())
+        return np.asarray(self.fn(x), np.float32)
+
+    def videos(self, n_rows):
+        return np.concatenate(self.batches)[:n_rows]
+
+
+def kept_fractions(videos, video, removed=0.0):
+    """Per-voxel kept fraction ``(N, T, H, W)`` of composed videos ``m x + (1 - m) r``."""
+    video = np.asarray(video, np.float64)
+    return ((np.asarray(videos) - removed) / (video - removed)).mean(-1)
+
+
+def coalitions_of(videos, video, seg, removed=0.0):
+    """Recover the boolean coalition ``(N, n)`` behind each perturbed video (hard masks)."""
+    frac = kept_fractions(videos, video, removed).reshape(len(videos), -1)
+    labels = seg.labels.ravel()
+    z = np.stack([frac[:, labels == j].mean(1) for j in range(seg.n)], axis=1)
+    np.testing.assert_allclose(z, np.round(z), atol=1e-5)  # every segment fully kept or removed
+    return z > 0.5
+
+
+def weighted_ridge(z, y, w, alpha):
+    """argmin_{b, c} sum_i w_i (y_i - b - z_i.c)^2 + alpha |c|^2 (intercept b unpenalised),
+    solved from the normal equations in float64."""
+    x = np.concatenate([np.ones((len(z), 1)), np.asarray(z, np.float64)], axis=1)
+    w = np.asarray(w, np.float64)
+    penalty = alpha * np.eye(x.shape[1])
+    penalty[0, 0] = 0.0
+    sol = np.linalg.solve(x.T @ (w[:, None] * x) + penalty, x.T @ (w * np.asarray(y, np.float64)))
+    return sol[1:], sol[0]
+
+
+def constrained_wls(z, y, w, full, empty):
+    """Kernel SHAP's fit: argmin_phi sum_i w_i (y_i - empty - z_i.phi)^2 subject to
+    sum(phi) = full - empty, solved through its KKT system in float64."""
+    x = np.asarray(z, np.float64)
+    w = np.asarray(w, np.float64)
+    n = x.shape[1]
+    kkt = np.zeros((n + 1, n + 1))
+    kkt[:n, :n] = 2 * x.T @ (w[:, None] * x)
+    kkt[:n, n] = kkt[n, :n] = 1.0
+    rhs = np.concatenate([2 * x.T @ (w * (np.asarray(y, np.float64) - empty)), [full - empty]])
+    return np.linalg.lstsq(kkt, rhs, rcond=None)[0][:n]
+
+
+def shapley_kernel_weight(n, size):
+    """Lundberg & Lee's kernel weight of one coalition of ``size`` of ``n`` players."""
+    return (n - 1) / (math.comb(n, size) * size * (n - size))
+
+
+def kernel_shap_fit(z, y, full, empty):
+    """Kernel SHAP on scored coalitions ``z`` (empty and full excluded), as shap does it:
+    sizes present completely (every coalition once) carry their kernel weight per row, the
+    other rows (random draws) share the remaining kernel mass evenly; then the constrained
+    fit. Returns ``(phi, sorted complete sizes)``."""
+    z = np.asarray(z, bool)
+    n = z.shape[1]
+    sizes = z.sum(1)
+    complete = [s for s in range(1, n) if (sizes == s).sum() == math.comb(n, s)
+                and len({r.tobytes() for r in z[sizes == s]}) == math.comb(n, s)]
+    rest = ~np.isin(sizes, complete)
+    w = np.array([shapley_kernel_weight(n, s) for s in sizes])
+    total = sum(shapley_kernel_weight(n, s) * math.comb(n, s) for s in range(1, n))
+    if rest.any():
+        w[rest] = (total - w[~rest].sum()) / rest.sum()
+    return constrained_wls(z, y, w, full, empty), complete

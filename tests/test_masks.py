@@ -10,12 +10,11 @@ from vidxai import masks as M
 from vidxai.errors import ArgumentError
 
 
-def loop_smooth_max(seeds, h, w, s, sigma):
-    """Direct evaluation of the smooth-max formula, one pixel and one tap at a time."""
+def loop_smooth_max(seeds, size, s, sigma):
+    """Direct evaluation of the smooth-max formula, one pixel and one tap at a time, on an
+    output of the given (hard-coded by the caller) ``size``."""
     pad, radius = 1 + math.ceil(2 * sigma / s), 1 + math.ceil(sigma / s)
     taps = 2 * radius + 1
-    size = [max(s * (math.ceil(n / s) + 2 * pad - 2 * radius) - s + 1, math.floor(sigma) + n)
-            for n in (h, w)]
     out = np.zeros(size)
     for uy in range(size[0]):
         for ux in range(size[1]):
@@ -34,30 +33,35 @@ def loop_smooth_max(seeds, h, w, s, sigma):
 
 
 def test_smooth_max_matches_loop():
+    """P = 1 + ceil(10/4) = 4, R = 1 + ceil(5/4) = 3: full size 4 * (g + 8 - 6) - 3, i.e.
+    17 x 21 for the 3 x 4 seeds of a 10 x 13 frame; crop [5:15, 5:18].
+    catches: wrong output size, tap weights, seed padding or crop offset."""
     seeds = np.random.default_rng(0).uniform(size=(3, 4))
     full, crop = M.smooth_max_upsample(jnp.asarray(seeds, jnp.float32), (10, 13), step=4, sigma=5)
-    ref = loop_smooth_max(seeds, 10, 13, 4, 5)
-    assert full.shape == ref.shape
+    assert full.shape == (17, 21)
+    ref = loop_smooth_max(seeds, (17, 21), 4, 5)
     np.testing.assert_allclose(np.asarray(full), ref, atol=1e-5)
-    np.testing.assert_array_equal(np.asarray(crop), np.asarray(full)[5:15, 5:18])
+    np.testing.assert_allclose(np.asarray(crop), ref[5:15, 5:18], atol=1e-5)
 
 
 def test_smooth_max_extends_a_short_reference_size():
-    # step 4, sigma 6: the reference size 4 * (g + 2) + 1 is one pixel short of the crop
+    """step 4, sigma 6 (P = 4, R = 3): the reference size 4 * (g + 1) + 1 = 17 for g = 3
+    holds the crop [6:15] of 9 rows but is one pixel short of [6:18] for 12 columns, so the
+    columns are extended to 18 (zero seeds beyond the grid)."""
     seeds = np.random.default_rng(2).uniform(size=(3, 3))
-    full, crop = M.smooth_max_upsample(jnp.asarray(seeds, jnp.float32), (9, 11), step=4, sigma=6)
-    ref = loop_smooth_max(seeds, 9, 11, 4, 6)
+    full, crop = M.smooth_max_upsample(jnp.asarray(seeds, jnp.float32), (9, 12), step=4, sigma=6)
+    assert full.shape == (17, 18) and crop.shape == (9, 12)
+    ref = loop_smooth_max(seeds, (17, 18), 4, 6)
     np.testing.assert_allclose(np.asarray(full), ref, atol=1e-5)
-    assert crop.shape == (9, 11)
+    np.testing.assert_allclose(np.asarray(crop), ref[6:15, 6:18], atol=1e-5)
 
 
-def stacked_smooth_max(seeds, h, w, s, sigma):
+def stacked_smooth_max(seeds, size, s, sigma):
     """The same formula, vectorised over pixels and taps with jnp (differentiable by
-    autodiff): the reference for the generator's hand-written gradient."""
+    autodiff), on an output of the given ``size``: the reference for the generator's
+    hand-written gradient."""
     pad, radius = 1 + math.ceil(2 * sigma / s), 1 + math.ceil(sigma / s)
     taps = np.arange(2 * radius + 1)
-    size = [max(s * (math.ceil(n / s) + 2 * pad - 2 * radius) - s + 1, math.floor(sigma) + n)
-            for n in (h, w)]
     idx = [np.arange(n)[:, None] // s + taps[None, :] - pad for n in size]   # (n, taps)
     off = [np.arange(n)[:, None] - (sigma + s * i) for n, i in zip(size, idx)]
     dist = np.sqrt(off[0][:, None, :, None] ** 2 + off[1][None, :, None, :] ** 2)
@@ -71,18 +75,20 @@ def stacked_smooth_max(seeds, h, w, s, sigma):
     return jnp.clip(jnp.sum(flat * jax.nn.softmax(20 * flat, axis=-1), axis=-1), 0, 1)
 
 
-@pytest.mark.parametrize("shape,step,sigma", [((10, 13), 4, 5.0), ((20, 27), 7, 11.0),
-                                              ((9, 11), 4, 6.0)])
-def test_smooth_max_gradient_matches_autodiff(shape, step, sigma):
-    grid = M.seed_grid_shape(shape, step, sigma)
+# full sizes by hand: max(step * (g + 2P - 2R) - step + 1, floor(sigma) + n) per axis
+@pytest.mark.parametrize("shape,step,sigma,grid,size", [
+    ((10, 13), 4, 5.0, (3, 4), (17, 21)), ((20, 27), 7, 11.0, (3, 4), (43, 50)),
+    ((9, 12), 4, 6.0, (3, 3), (17, 18))])
+def test_smooth_max_gradient_matches_autodiff(shape, step, sigma, grid, size):
+    assert M.seed_grid_shape(shape, step, sigma) == grid
     seeds = jax.random.uniform(jax.random.key(3), (2, 3) + grid)
     ours = M.smooth_max_upsample(seeds, shape, step=step, sigma=sigma)[0]
-    ref = stacked_smooth_max(seeds, *shape, step, sigma)
+    ref = stacked_smooth_max(seeds, size, step, sigma)
     np.testing.assert_allclose(ours, ref, atol=1e-5)
     probe = jax.random.normal(jax.random.key(4), ref.shape)
     g_ours = jax.grad(lambda x: jnp.sum(
         M.smooth_max_upsample(x, shape, step=step, sigma=sigma)[0] * probe))(seeds)
-    g_ref = jax.grad(lambda x: jnp.sum(stacked_smooth_max(x, *shape, step, sigma) * probe))(seeds)
+    g_ref = jax.grad(lambda x: jnp.sum(stacked_smooth_max(x, size, step, sigma) * probe))(seeds)
     assert np.abs(np.asarray(g_ref)).max() > 0.1
     np.testing.assert_allclose(g_ours, g_ref, rtol=1e-4, atol=1e-4)
 
@@ -114,7 +120,12 @@ def test_smooth_max_crop_is_the_frame(step, sigma):
 
 
 def test_smooth_max_reference_geometry_and_ones():
+    """REFERENCE.md's worked case: 112x112, step 7, sigma 11 -> 16x16 seeds, P = 5,
+    7x7 = 49 taps, 134x134 full mask."""
     assert M.seed_grid_shape((112, 112)) == (16, 16)
+    pad, taps, grid, out, weight, _ = M.smooth_max_geometry(112, 112, 7, 11.0)
+    assert (pad, taps, grid, out) == (5, 7, (16, 16), (134, 134))
+    assert weight.shape == (7, 7, 7, 7)      # (taps, taps, step, step)
     full, crop = M.smooth_max_upsample(jnp.ones((2, 16, 16)), (112, 112))
     assert full.shape == (2, 134, 134) and crop.shape == (2, 112, 112)
     crop = np.asarray(crop)
@@ -176,15 +187,22 @@ def test_kernel_smoothness_loss():
     kernel = M.ellipsoid_kernel(3, 5, 5)
     mask = np.zeros((6, 20, 20), np.float32)
     resp_all = float(M.kernel_smoothness_loss(jnp.ones((6, 20, 20)), kernel, 0.99, stride=(1, 5, 5)))
-    k = float(M.kernel_top_k(0.99, (6, 20, 20), (3, 5, 5)))  # 61 of the 64 responses
-    assert k == math.ceil(0.99 * 2400 / int(75 * 0.5236))
-    assert resp_all == pytest.approx((64 - k) / 64, abs=1e-6)
+    # k = ceil(0.99 * 2400 / int(75 * 0.5236)) = ceil(2376 / 39) = 61 of the 64 responses
+    assert float(M.kernel_top_k(0.99, (6, 20, 20), (3, 5, 5))) == 61
+    assert resp_all == pytest.approx(3 / 64, abs=1e-6)
     mask[1:4, 5:10, 5:10] = 1  # exactly one stride cell fully on
     low = float(M.kernel_smoothness_loss(jnp.asarray(mask), kernel, 0.01, stride=(1, 5, 5)))
     high = float(M.kernel_smoothness_loss(jnp.asarray(mask), kernel, 0.5, stride=(1, 5, 5)))
     assert low < high
     with pytest.raises(ArgumentError, match="kernel"):
         M.kernel_smoothness_loss(jnp.ones((2, 20, 20)), kernel, 0.1)
+
+
+# STEP at 112 px, 16 frames, T_K = 8: int(8 * 121 * 0.5236) = int(506.84) = 506 and
+# k = ceil(v * 200704 / 506). 0.2 and 0.15 fail with round(); 0.5 fails without the int().
+@pytest.mark.parametrize("area,k", [(0.05, 20), (0.1, 40), (0.15, 60), (0.2, 80), (0.5, 199)])
+def test_kernel_top_k_reference_numbers(area, k):
+    assert float(M.kernel_top_k(area, (16, 112, 112), (8, 11, 11))) == k
 
 
 @pytest.mark.parametrize("n", [1, 7, 1000])

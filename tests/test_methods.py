@@ -5,8 +5,9 @@ import pytest
 
 from vidxai import explain, metrics, removal, segment
 from vidxai.explanation import Explanation
-from helpers import (additive_model, brute_force_shapley, coalition_value, interaction_model,
-                     region_reader, segment_means, small_grid, toy_video)
+from helpers import (RecordingScore, additive_model, brute_force_shapley, coalition_value,
+                     coalitions_of, interaction_model, kernel_shap_fit, region_reader,
+                     segment_means, small_grid, toy_video, weighted_ridge)
 
 KEY = jax.random.key(0)
 
@@ -39,22 +40,51 @@ def test_kernel_shap_sampled_additive_and_efficiency():
 def test_kernel_shap_matches_brute_force_on_interactions():
     video = toy_video((2, 8, 8), seed=4)
     seg = segment.grid(video, (1, 2, 3))  # 6 features
-    f = interaction_model(seg, np.array([1.0, -0.5, 2.0, 0.3, 1.5, -1.0]))
+    pairwise = interaction_model(seg, np.array([1.0, -0.5, 2.0, 0.3, 1.5, -1.0]))
+    m0, m2, m4 = (additive_model(seg, np.eye(seg.n)[j]) for j in (0, 2, 4))
+
+    # plus a third-order term: on games of order <= 2 Kernel SHAP with any symmetric weighting
+    # (and paired sampling) returns the Shapley values, so weighting bugs would hide
+    def f(x):
+        return pairwise(x) + 4.0 * m0(x) * m2(x) * m4(x)
+
     truth = brute_force_shapley(f, video, seg)
     exact = explain.kernel_shap(f, video, seg, key=KEY, n_samples=64)
     np.testing.assert_allclose(exact.weights, truth, atol=1e-5)
-    sampled = explain.kernel_shap(f, video, seg, key=KEY, n_samples=30)
-    assert np.corrcoef(sampled.weights, truth)[0, 1] > 0.95
+    # sampled: exactly the kernel-weighted constrained fit of the coalitions it scored
+    # (catches: WLS weights squared or dropped, sampled rows not given the leftover mass)
+    rec = RecordingScore(lambda x: np.asarray(f(x)))
+    sampled = explain.kernel_shap(rec, video, seg, key=KEY, n_samples=30)
+    z = coalitions_of(rec.videos(sampled.n_evals), video, seg)
+    y = rec.fn(rec.videos(sampled.n_evals))      # rows 0, 1: the video, the removed video
+    expected, complete = kernel_shap_fit(z[2:], y[2:], y[0], y[1])
+    assert complete == [1, 5]  # sizes 2..4 sampled (30 rows < 12 + 30 for sizes 1,5,2,4)
+    np.testing.assert_allclose(sampled.weights, expected, atol=1e-4 * np.abs(expected).max())
     assert sampled.weights.sum() == pytest.approx(truth.sum(), abs=1e-4)  # efficiency
 
 
 def test_lime_recovers_additive_weights():
-    video = np.full((4, 12, 12, 3), 0.5, np.float32)  # equal segment means: coef ∝ w
+    video = np.full((4, 12, 12, 3), 0.5, np.float32)  # equal segment means: y = 0.5 * z.w
     seg = small_grid(video)
     w = np.array([0.5, -1.0, 2.0, 0.1, -0.3, 1.2, 0.7, -2.0], np.float32)
-    e = explain.lime(additive_model(seg, w), video, seg, key=KEY, n_samples=400)
-    assert np.corrcoef(e.weights, w)[0, 1] >= 0.99
-    assert e.meta["score"] == pytest.approx(0.5 * w.sum(), abs=1e-5)
+    f = additive_model(seg, w)
+    # unregularised: the scores are exactly linear in the coalition, so any weighted least
+    # squares returns 0.5 * w (catches: wrong coefficient scale / intercept handling)
+    exact = explain.lime(f, video, seg, key=KEY, n_samples=400, alpha=0.0)
+    np.testing.assert_allclose(exact.weights, 0.5 * w, atol=1e-4)
+    assert exact.meta["intercept"] == pytest.approx(0.0, abs=1e-4)
+    # alpha = 1: the kernel-weighted ridge of the coalitions actually scored
+    # (catches: no kernel weights, alpha not rescaled); a constant offset in the model must
+    # only move the intercept (catches: intercept penalised)
+    rec = RecordingScore(lambda x: np.asarray(f(x)) + 3.0)
+    e = explain.lime(rec, video, seg, key=KEY, n_samples=400)
+    z = coalitions_of(rec.videos(402), video, seg)[2:]   # rows 0, 1: video, removed video
+    k = z.sum(1)
+    kernel = np.sqrt(np.exp(-((1 - np.sqrt(k / seg.n)) ** 2) / 0.25**2))  # cosine distance
+    coef, intercept = weighted_ridge(z, 0.5 * z @ w + 3.0, kernel, 1.0)
+    np.testing.assert_allclose(e.weights, coef, atol=1e-4)
+    assert e.meta["intercept"] == pytest.approx(intercept, abs=1e-4)
+    assert e.meta["score"] == pytest.approx(0.5 * w.sum() + 3.0, abs=1e-5)
     assert e.n_evals == 402  # 400 samples, the video and the fully removed video
 
 
