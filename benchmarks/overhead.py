@@ -1,13 +1,15 @@
-"""Explainer overhead (issue: foundation): explainer wall time / model-only wall time.
+"""Explainer overhead: explainer wall time / model-only wall time; memory against N.
 
 A small flax 3-D CNN on a real 16x112x112 clip. For LIME, Kernel SHAP, RISE and LOCO the
 explanation (sampling, perturbation, model, summary) is timed after one warm-up call; the
 model alone runs on the same number of inputs at the same batch size (jitted, warm), once
-before and once after, and the ratio uses the mean of those two baseline times. Then
-the peak resident memory of one LIME explanation with N = 100 and with N = 1000 samples,
-each in a fresh process, and the SLIC time on 16x224x224.
+before and once after, and the ratio uses the mean of those two baseline times. Then the
+peak resident memory and the time per 1000 samples of one LIME explanation with N = 10^3,
+10^4 and 10^5 samples, each in a fresh process (streaming: memory flat, time linear), and
+the SLIC time on 16x224x224.
 
     python benchmarks/overhead.py [--samples 1000] [--batch-size 32] [--methods lime ...]
+                                  [--memory-counts 1000 10000 100000]
 """
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ def methods(f, video, seg):
 
 
 def expected_evals(name, n, seg):
-    return seg.n + 1 if name == "loco" else n + (2 if name == "kernel_shap" else 1)
+    return seg.n + 1 if name == "loco" else n + 2   # samples + the video + the removed video
 
 
 def overhead(n, batch_size, only=None):
@@ -79,22 +81,38 @@ def overhead(n, batch_size, only=None):
         print(f"{name:<12} {e.n_evals:>6} {ours:>12.2f} {base:>9.2f} {ours / base:>7.3f}")
 
 
-def peak_memory_child(n):
-    model, video = small_model()
+def peak_memory_child(n, batch_size, shape):
+    model, video = small_model(tuple(shape))
     f = scoring.score(model, 0)
     seg = segment.grid(video, (4, 7, 7))
-    explain.lime(f, video, seg, key=jax.random.key(0), n_samples=n)
-    print(json.dumps({"n": n, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    run = lambda m: explain.lime(f, video, seg, key=jax.random.key(0), n_samples=m,  # noqa
+                                 batch_size=batch_size)
+    run(batch_size)   # compile outside the timing
+    start = time.perf_counter()
+    run(n)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"n": n, "seconds": seconds,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def peak_memory():
-    peaks = {}
-    for n in (100, 1000):
-        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n)],
+def peak_memory(counts, batch_size, shape):
+    """Peak RSS and time per 1000 samples of one LIME run (196 grid features) of the small
+    CNN on a ``shape`` clip, each count in a fresh process: with streaming sampling memory is
+    flat and time linear in N."""
+    rows = []
+    print(f"LIME memory and time against N: small CNN on {tuple(shape)} clips, batch {batch_size}")
+    for n in counts:
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n),
+                              "--batch-size", str(batch_size), "--memory-shape",
+                              *map(str, shape)],
                              capture_output=True, text=True, check=True).stdout
-        peaks[n] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
-    print(f"peak RSS of one LIME run: N=100 {peaks[100]:.0f} MB, N=1000 {peaks[1000]:.0f} MB, "
-          f"ratio {peaks[1000] / peaks[100]:.3f}")
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    print(f"{'LIME N':>9} {'peak RSS MB':>12} {'s / 1000 samples':>17}")
+    for r in rows:
+        print(f"{r['n']:>9} {r['peak_mb']:>12.0f} {1000 * r['seconds'] / r['n']:>17.3f}")
+    print(f"peak RSS ratio N={rows[-1]['n']} / N={rows[0]['n']}: "
+          f"{rows[-1]['peak_mb'] / rows[0]['peak_mb']:.3f}; time per sample ratio: "
+          f"{(rows[-1]['seconds'] / rows[-1]['n']) / (rows[0]['seconds'] / rows[0]['n']):.3f}")
 
 
 def slic_time():
@@ -112,13 +130,20 @@ def main():
     parser.add_argument("--methods", nargs="*", default=None,
                         help="subset of lime kernel_shap rise loco (default: all)")
     parser.add_argument("--skip-extras", action="store_true", help="no memory / SLIC part")
+    parser.add_argument("--memory-counts", type=int, nargs="+", default=[1000, 10000, 100000],
+                        help="LIME sample counts of the memory / time part "
+                             "(default: 1000 10000 100000)")
+    parser.add_argument("--memory-shape", type=int, nargs=3, default=[8, 32, 32],
+                        metavar=("T", "H", "W"),
+                        help="clip size of the memory / time part, small so 10^5 samples take "
+                             "minutes (default: 8 32 32)")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        return peak_memory_child(args.memory_child)
+        return peak_memory_child(args.memory_child, args.batch_size, args.memory_shape)
     overhead(args.samples, args.batch_size, args.methods)
     if not args.skip_extras:
-        peak_memory()
+        peak_memory(args.memory_counts, args.batch_size, args.memory_shape)
         slic_time()
 
 

@@ -154,4 +154,32 @@ def test_default_explain_runs_within_five_minutes(tmp_path, capsys):
     elapsed = time.perf_counter() - start
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["label"] == "riding mountain bike"
+    assert summary["warnings"] == [] and summary["fit"]["r2"] > 0.1   # a map that means something
+    assert summary["sampling"] == {"frames": 16, "stride": 2, "clip_frames": 250,
+                                   "clip_size": [272, 640], "upscale": pytest.approx(224 / 272)}
     print(f"default vidxai explain: {elapsed:.1f} s")
+
+
+def test_a_one_pixel_video_is_explained_with_a_warning(tmp_path, capsys):
+    """An input upscaled over 4x gets a warning in the terminal and in summary.json."""
+    dot = write_video(tmp_path / "dot.mp4", np.full((16, 2, 2, 3), 128, np.uint8), fps=8)
+    code = cli.main(["explain", str(dot), "--model", "r2plus1d_temporal", "--method", "loco",
+                     "--segmenter", "grid", "--cells", "2", "2", "2", "--out", str(tmp_path / "o")])
+    assert code == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["sampling"]["upscale"] == pytest.approx(32.0)      # 2 px -> 64 px
+    assert any("upscaled 32.0x" in w for w in summary["warnings"])
+    assert "warning: the clip was upscaled 32.0x" in capsys.readouterr().out
+
+
+def test_a_users_models_module_shadowing_the_zoo_is_named(tmp_path, monkeypatch, capsys):
+    """A models.py in the working folder hides the zoo package: the error says so."""
+    import sys
+    import types
+
+    fake = types.ModuleType("models")
+    fake.__file__ = str(tmp_path / "models.py")
+    monkeypatch.setitem(sys.modules, "models", fake)
+    assert cli.main(["models"]) == 2
+    err = capsys.readouterr().err
+    assert "models.py" in err and "shadows" in err

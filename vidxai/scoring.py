@@ -336,7 +336,13 @@ def evaluate(f, video, segmentation, Z, removal: Removal | None = None, *, batch
     removal = black() if removal is None else removal
     if not isinstance(removal, Removal):
         raise ArgumentTypeError("removal", "a vidxai.removal.Removal", describe(removal))
-    removed = removal.removed(video, segmentation)
-    labels = jnp.asarray(segmentation.labels)
-    return run_batches(f, video, removed, segment_mask, z, labels, batch_size=batch_size,
+    return score_coalitions(f, video, segmentation, z, removal, batch_size=batch_size,
+                            progress=progress)
+
+
+def score_coalitions(f, video, segmentation, z, removal, *, batch_size=32, progress=False):
+    """:func:`evaluate` for arguments the caller has validated (the methods validate once,
+    at their own public boundary)."""
+    return run_batches(f, video, removal.removed(video, segmentation), segment_mask, z,
+                       jnp.asarray(segmentation.labels), batch_size=batch_size,
                        edge_sigma=removal.edge_sigma, progress=progress)

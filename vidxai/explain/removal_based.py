@@ -18,7 +18,7 @@ from .. import sampling, surrogate
 from ..errors import (ArgumentError, check_float, check_int, check_key, check_probability,
                       check_shape3)
 from ..removal import coalition_mask, cuboid_mask, rise_mask
-from ..scoring import (chunks, evaluate, index_chunks, run_batches, score_stream,
+from ..scoring import (chunks, index_chunks, run_batches, score_coalitions, score_stream,
                        stream_chunks)
 from ..segment import grid
 from ._common import ScoreSpread, explanation, prepare, trust, with_rows
@@ -71,6 +71,13 @@ def lime(f, video, segmentation, *, key, n_samples=1000, p=0.5, kernel_width=0.2
     The unperturbed and the fully removed video are scored too (``meta["score"]``,
     ``meta["empty_score"]``) but not fitted; ``meta["fit"]`` has the weighted R^2 and the
     spread of the sampled scores, ``meta["warnings"]`` says when the map carries little signal.
+
+    References:
+      F. X. Gaya-Morey, J. M. Buades-Rubio, C. Manresa-Yee. Local Agnostic Video Explanations:
+      a Study on the Applicability of Removal-Based Explanations to Video. Preprint, 2024
+      (Sec. 4.4 and Table 2: the video adaptation and its settings).
+      M. T. Ribeiro, S. Singh, C. Guestrin. "Why Should I Trust You?": Explaining the
+      Predictions of Any Classifier. KDD, 2016.
     """
     video, removal = prepare(f, video, segmentation, removal)
     key = check_key(key)
@@ -116,6 +123,13 @@ def kernel_shap(f, video, segmentation, *, key, n_samples=1000, removal=None, ba
     exactly, so the weights sum to ``f(x) - f(removed)`` (efficiency). With ``n_samples >=
     2^n - 2`` every coalition is used and the result is the exact Shapley value vector.
     ``meta["fit"]`` has the weighted R^2 of the fit and the spread of the scores.
+
+    References:
+      F. X. Gaya-Morey, J. M. Buades-Rubio, C. Manresa-Yee. Local Agnostic Video Explanations:
+      a Study on the Applicability of Removal-Based Explanations to Video. Preprint, 2024
+      (Sec. 4.4 and Table 2: the video adaptation and its settings).
+      S. M. Lundberg, S.-I. Lee. A Unified Approach to Interpreting Model Predictions.
+      NeurIPS, 2017 (Theorem 2: the Shapley kernel).
     """
     video, removal = prepare(f, video, segmentation, removal)
     key = check_key(key)
@@ -147,21 +161,37 @@ def kernel_shap(f, video, segmentation, *, key, n_samples=1000, removal=None, ba
 
 
 def loco(f, video, segmentation, *, removal=None, batch_size=32, progress=False):
-    """LV-LOCO (paper 001): weight_i = f(x) - f(x without feature i)."""
+    """LV-LOCO (paper 001): weight_i = f(x) - f(x without feature i).
+
+    References:
+      F. X. Gaya-Morey, J. M. Buades-Rubio, C. Manresa-Yee. Local Agnostic Video Explanations:
+      a Study on the Applicability of Removal-Based Explanations to Video. Preprint, 2024
+      (Sec. 4.4 and Table 2: the video adaptation and its settings).
+      J. Lei, M. G'Sell, A. Rinaldo, R. J. Tibshirani, L. Wasserman. Distribution-free
+      Predictive Inference for Regression. JASA, 2018 (leave one covariate out).
+    """
     video, removal = prepare(f, video, segmentation, removal)
     z = sampling.leave_one_out(segmentation.n)
-    y = evaluate(f, video, segmentation, with_rows(z, True), removal, batch_size=batch_size,
-                 progress=progress)
+    y = score_coalitions(f, video, segmentation, with_rows(z, True), removal,
+                         batch_size=batch_size, progress=progress)
     weights = -surrogate.difference(y[:-1], y[-1])
     return explanation("loco", weights, segmentation, f, len(y), removal, score=y[-1])
 
 
 def univariate(f, video, segmentation, *, removal=None, batch_size=32, progress=False):
-    """LV-Univariate (paper 001): weight_i = f(only feature i kept) - f(all removed)."""
+    """LV-Univariate (paper 001): weight_i = f(only feature i kept) - f(all removed).
+
+    References:
+      F. X. Gaya-Morey, J. M. Buades-Rubio, C. Manresa-Yee. Local Agnostic Video Explanations:
+      a Study on the Applicability of Removal-Based Explanations to Video. Preprint, 2024
+      (Sec. 4.4 and Table 2: the video adaptation and its settings).
+      I. Guyon, A. Elisseeff. An Introduction to Variable and Feature Selection. JMLR, 2003
+      (univariate predictors).
+    """
     video, removal = prepare(f, video, segmentation, removal)
     z = sampling.keep_one(segmentation.n)
-    y = evaluate(f, video, segmentation, with_rows(z, True, False), removal,
-                 batch_size=batch_size, progress=progress)
+    y = score_coalitions(f, video, segmentation, with_rows(z, True, False), removal,
+                         batch_size=batch_size, progress=progress)
     weights = surrogate.difference(y[:-2], y[-1])
     return explanation("univariate", weights, segmentation, f, len(y), removal, score=y[-2],
                        empty_score=y[-1])
@@ -195,6 +225,13 @@ def rise(f, video, *, key, cells=(4, 7, 7), n_samples=1000, p=0.5, shift=True, r
     adds RISE's random sub-cell shift; ``False`` stretches the grid exactly (paper 001's code).
     Sample ``i`` comes from ``fold_in(key, i)``; the sums accumulate chunk by chunk, so memory
     does not grow with ``n_samples``.
+
+    References:
+      F. X. Gaya-Morey, J. M. Buades-Rubio, C. Manresa-Yee. Local Agnostic Video Explanations:
+      a Study on the Applicability of Removal-Based Explanations to Video. Preprint, 2024
+      (Sec. 4.4 and Table 2: the video adaptation and its settings).
+      V. Petsiuk, A. Das, K. Saenko. RISE: Randomized Input Sampling for Explanation of
+      Black-box Models. BMVC, 2018.
     """
     video, removal = prepare(f, video, None, removal, segmented=False)
     key = check_key(key)
@@ -254,6 +291,13 @@ def occlusion(f, video, *, size=None, stride=None, removal=None, batch_size=32, 
     = 1183 positions on 16 x 112 x 112). ``weights`` are the score drops f(x) - f(occluded)
     per position (so positive = important, the opposite sign of the raw occluded score);
     the map averages, per voxel, the drops of the cuboids covering it.
+
+    References:
+      F. X. Gaya-Morey, J. M. Buades-Rubio, C. Manresa-Yee. Local Agnostic Video Explanations:
+      a Study on the Applicability of Removal-Based Explanations to Video. Preprint, 2024
+      (Sec. 4.4 and Table 2: the video adaptation and its settings).
+      M. D. Zeiler, R. Fergus. Visualizing and Understanding Convolutional Networks.
+      ECCV, 2014.
     """
     video, removal = prepare(f, video, None, removal, segmented=False)
     dims = tuple(video.shape[:3])
