@@ -66,7 +66,7 @@ def check_written_outputs(out, clip, model, e, summary):
     assert summary["removal"] == e.meta["removal"] == "black"
     assert summary["score"] == pytest.approx(e.meta["score"], rel=1e-6)
     assert summary["score"] == pytest.approx(energy.sum(), rel=1e-5)
-    assert (summary["options"], summary["seed"]) == ({}, 0)   # loco takes no --samples
+    assert (summary["options"], summary["seed"]) == ({"cells": [4, 2, 2]}, 0)
     # overlay.mp4 / overlay.gif: 16 frames of 112 x 112; frames.png: a 4 x 4 grid, 2 px pad
     mp4, gif = decode_mp4(out / "overlay.mp4"), decode_gif(out / "overlay.gif")
     chex.assert_shape([mp4, gif], (16, 112, 112, 3))

@@ -250,7 +250,7 @@ KERNEL = (3, 11, 11)    # stride (1, 11, 11) on 4x12x12: 2 responses; k = ceil(a
 AREAS = (0.1, 0.8)      # -> k = 1 and 3 (of 2 responses: all)
 TOP_K = (1, 3)
 ITERS = 4
-RUN = dict(iterations=ITERS, step=STEP, sigma=SIGMA)
+RUN = dict(iterations=ITERS, seed_stride=STEP, sigma=SIGMA)
 TIEM_LK = dict(kernel=KERNEL, lambda2_start=1, **RUN)
 
 
@@ -319,13 +319,13 @@ def mask0():
 @pytest.fixture(scope="module")
 def tiem_torch(nets, video):
     """TIEM + STEP's L_K through the torch bridge (eager loop), default optimizer."""
-    return E.tiem(nets[0], video, areas=AREAS, **TIEM_LK)
+    return E.tiem_lk(nets[0], video, areas=AREAS, **TIEM_LK)
 
 
 @pytest.fixture(scope="module")
 def frozen(nets, video):
     """The same run with optax.sgd(0.0): the seeds never move (same compiled loop)."""
-    return E.tiem(nets[0], video, areas=AREAS, optimizer=optax.sgd(0.0), **TIEM_LK)
+    return E.tiem_lk(nets[0], video, areas=AREAS, optimizer=optax.sgd(0.0), **TIEM_LK)
 
 
 def test_twin_is_the_same_model(nets, video):
@@ -343,7 +343,7 @@ def test_tiem_and_step_kernel_through_the_bridge_equal_the_jax_twin(nets, video,
     """TIEM with STEP's L_K (TIS through torch, per-frame L_S, L_K from iteration 1), 4
     iterations: torch's eager loop (torch autograd) vs the JAX twin's jitted scan.
     catches: a wrong VJP through the bridge; TIS, L_S or L_K different for a torch model."""
-    r_t, r_j = tiem_torch, E.tiem(nets[1], video, areas=AREAS, **TIEM_LK)
+    r_t, r_j = tiem_torch, E.tiem_lk(nets[1], video, areas=AREAS, **TIEM_LK)
     assert r_t.method == "tiem+lk" and r_t.meta["eager"] and not r_j.meta["eager"]
     chex.assert_shape([r_t.masks, r_j.masks], (2, T, FRAME, FRAME))
     assert np.abs(r_t.masks - mask0[1]).max() > 0.02        # the masks did move
@@ -390,7 +390,7 @@ def flat(x):
 def ep3d_frozen(video):
     """EP-3D, blind model, sgd(0): every iteration sees the initial mask (scan path)."""
     return E.ep3d(flat, video, areas=AREAS, optimizer=optax.sgd(0.0), iterations=3,
-                  step=STEP, sigma=SIGMA)
+                  seed_stride=STEP, sigma=SIGMA)
 
 
 def test_ep3d_history_is_reward_plus_growing_lambda1_times_ls(ep3d_frozen, mask0):
@@ -423,7 +423,7 @@ def test_regulariser_and_adam_first_step(video, mask0):
     optimizer ignored (the default SGD's first step is 0.005 * g, not 0.05)."""
     reg = lambda m: 5.0 * jnp.mean(m)
     r = E.ep3d(flat, video, areas=(0.2,), lambda1=0.0, regularizers=[reg],
-               optimizer=optax.adam(0.05), iterations=1, step=STEP, sigma=SIGMA)
+               optimizer=optax.adam(0.05), iterations=1, seed_stride=STEP, sigma=SIGMA)
     np.testing.assert_allclose(r.history[0, 0], -10.0 + 5.0 * mask0[1].mean(), atol=2e-5)
     moved = crop(np_smooth_max(np.full((T, GRID, GRID), 0.95), FULL, STEP, SIGMA))
     np.testing.assert_allclose(r.masks[0], moved, atol=1e-5)
