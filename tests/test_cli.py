@@ -67,18 +67,20 @@ def check_written_outputs(out, clip, model, e, summary):
     assert summary["score"] == pytest.approx(e.meta["score"], rel=1e-6)
     assert summary["score"] == pytest.approx(energy.sum(), rel=1e-5)
     assert (summary["options"], summary["seed"]) == ({"cells": [4, 2, 2]}, 0)
-    # overlay.mp4 / overlay.gif: 16 frames of 112 x 112; frames.png: a 4 x 4 grid, 2 px pad
+    # overlay.mp4 / overlay.gif: 16 frames of 112 x 112 plus a 14-px caption band;
+    # frames.png: a 4 x 4 grid, 2 px pad
     mp4, gif = decode_mp4(out / "overlay.mp4"), decode_gif(out / "overlay.gif")
-    chex.assert_shape([mp4, gif], (16, 112, 112, 3))
+    h, w = 112 + 14, 112
+    chex.assert_shape([mp4, gif], (16, h, w, 3))
+    assert mp4[:, 112:].mean() < 60 and gif[:, 112:].mean() < 60   # dark band, white text
     png = np.asarray(Image.open(out / "frames.png").convert("RGB"))
-    chex.assert_shape(png, (4 * 112 + 5 * 2, 4 * 112 + 5 * 2, 3))
-    step = 112 + 2
+    chex.assert_shape(png, (4 * h + 5 * 2, 4 * w + 5 * 2, 3))
     pad = np.ones(png.shape[:2], bool)
     for i in range(16):
         r, c = divmod(i, 4)
-        pad[2 + r * step: 2 + r * step + 112, 2 + c * step: 2 + c * step + 112] = False
+        pad[2 + r * (h + 2): 2 + r * (h + 2) + h, 2 + c * (w + 2): 2 + c * (w + 2) + w] = False
     assert np.all(png[pad] == 255)
-    cells = np.stack([png[2 + r * step: 2 + r * step + 112, 2 + c * step: 2 + c * step + 112]
+    cells = np.stack([png[2 + r * (h + 2): 2 + r * (h + 2) + h, 2 + c * (w + 2): 2 + c * (w + 2) + w]
                       for r in range(4) for c in range(4)]).astype(np.float64)
     for decoded in (mp4, gif):  # lossy codecs: each frame is closest to its own grid cell
         dist = np.abs(decoded[:, None].astype(np.float64) - cells[None]).mean(axis=(2, 3, 4))
