@@ -129,6 +129,7 @@ def configure(work: Path, files) -> None:
     cfg = f"""
 [tool.mutmut]
 source_paths = ["vidxai/"]
+also_copy = ["README.md"]
 only_mutate = {json.dumps(files)}
 pytest_add_cli_args_test_selection = ["tests/"]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]
