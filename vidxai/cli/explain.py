@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .. import removal, scoring, segment, __version__
 from ..errors import ArgumentError
@@ -136,7 +137,7 @@ def cmd_explain(args) -> int:
     seg = segmentation_for(args, video) if "segmentation" in spec.needs else None
     seg_time = time.perf_counter() - seg_start
     positional, kwargs = method_arguments(args, spec, f, video, model, seg, target)
-    with scoring.long_run_notice(600.0, print):
+    with scoring.long_run_notice(600.0, tqdm.write):   # above the progress bar
         e = spec.function(*positional, **kwargs)
     warnings = list(e.meta.get("warnings", []))
     if sampling["upscale"] > 4:
