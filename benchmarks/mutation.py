@@ -24,8 +24,8 @@ Printed per module: mutants (all, then tested), killed (a test failed, or the mu
 and was stopped), survived, untested (no test calls the function: counted with the
 survivors), and the score = killed / (killed + survived + untested). Survivors that only
 change string literals (text of messages and labels; a changed mode or key string that
-matters fails loudly) are counted apart as "text". Every survivor's diff is written to
-``<work>/survivors.txt`` for review.
+matters fails loudly) or only the arguments of a ``raise`` are counted apart as "text".
+Every survivor's diff is written to ``<work>/survivors.txt`` for review.
 """
 from __future__ import annotations
 
@@ -89,17 +89,38 @@ def strip_decorators(work: Path, files) -> None:
         path.write_text(DECORATOR.sub("", path.read_text()))
 
 
+def raise_lines(source: str) -> set[int]:
+    """1-based numbers of the lines that belong to a ``raise`` statement."""
+    return {i for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Raise)
+            for i in range(node.lineno, node.end_lineno + 1)}
+
+
 def exempt_raises(work: Path, files) -> None:
-    """Mark every ``raise`` statement ``# pragma: no mutate block`` (its first line)."""
+    """Mark every line of every ``raise`` statement ``# pragma: no mutate``."""
     for name in files:
         path = work / name
-        lines = path.read_text().splitlines()
-        for node in ast.walk(ast.parse("\n".join(lines))):
-            if isinstance(node, ast.Raise):
-                i = node.lineno - 1
-                if not lines[i].rstrip().endswith("\\"):
-                    lines[i] += "  # pragma: no mutate block"
+        source = path.read_text()
+        lines = source.splitlines()
+        for i in raise_lines(source):
+            line = lines[i - 1]
+            if "#" not in line and not line.rstrip().endswith("\\"):
+                lines[i - 1] = line + "  # pragma: no mutate"
         path.write_text("\n".join(lines) + "\n")
+
+
+def in_raise(work: Path, mutant: str, diff: str, files_by_module) -> bool:
+    """True when every line the mutant changes is part of a ``raise`` statement (the error's
+    wording and arguments: what the bad-input tests check is that it is raised)."""
+    module = re.match(r"^(.*)\.x[_\u01c1]", mutant).group(1)
+    path = work / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        return False
+    source = path.read_text()
+    lines = source.splitlines()
+    inside = {lines[i - 1].split("  # pragma")[0].strip() for i in raise_lines(source)}
+    changed = [line[1:].split("  # pragma")[0].strip() for line in diff.splitlines()
+               if line.startswith("-")]
+    return bool(changed) and all(c in inside for c in changed)
 
 
 GENERATE = ("from mutmut.__main__ import create_mutants; from mutmut.utils.file_utils import "
@@ -193,7 +214,8 @@ def report(work: Path, files_by_module) -> None:
             row["killed"] += 1
         elif code in SURVIVED or code in UNTESTED:
             diff = diff_of(work, mutant)
-            if code in SURVIVED and text_only(diff):
+            if code in SURVIVED and (text_only(diff) or in_raise(work, mutant, diff,
+                                                                 files_by_module)):
                 row["text"] += 1
                 survivors.append((mutant, "text", diff))
             else:

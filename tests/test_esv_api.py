@@ -220,3 +220,20 @@ def test_efficientnet_frame_value_matches_the_model():
     np.testing.assert_allclose(res.full, probs[[0, 1]], rtol=1e-4)
     with pytest.raises(ArgumentError, match="^video:"):
         model.meta["frame_value"](clip[None])
+
+
+# ------------------------------------------------- boundaries found by the mutation run
+def test_frame_average_value_of_a_single_frame_clip():
+    """One frame is a valid clip (catches: at least two frames or classes required)."""
+    value = frame_average_value(np.array([[1.0, 3.0]]))
+    np.testing.assert_allclose(value(np.array([[True]])), [[1.0, 3.0]])
+
+
+def test_softmax_is_stable_per_row():
+    """Each row is shifted by its own maximum (catches: one shift for the whole array, which
+    underflows rows far below the largest logit to 0/0)."""
+    from vidxai.explain.esv_models import softmax
+
+    p = softmax(np.array([[1000.0, 999.0], [-1000.0, -1001.0]]))
+    expected = np.exp([0.0, -1.0]) / np.exp([0.0, -1.0]).sum()
+    np.testing.assert_allclose(p, [expected, expected], rtol=1e-12)

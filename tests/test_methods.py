@@ -191,6 +191,9 @@ def test_minimal_mask_on_whitebox_region():
     assert list(reached) == [True, True, False]
     np.testing.assert_allclose(fractions[:2], [0.125, 0.25], atol=0.01)
     assert fractions[2] == 1.0
+    # a single threshold (a scalar or one entry) is valid (catches: a minimum of two)
+    one, hit = curve.minimal_fraction(0.25)
+    assert hit.tolist() == [True] and one[0] == pytest.approx(fractions[0])
 
 
 def test_explanation_save_load_roundtrip(tmp_path, additive):

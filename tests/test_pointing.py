@@ -130,3 +130,14 @@ def test_pointing_game_ties_take_the_first_maximum():
 def test_bad_input_names_the_argument(call, error, argument):
     with pytest.raises(error, match=rf"^{argument}:"):
         call()
+
+
+def test_boxes_reject_inverted_rows_and_accept_single_pixel_columns():
+    """y1 < y0 is an error whatever x0 is (catches: comparing y1 with x0); a box one pixel
+    wide (x1 == x0) is a valid box (catches: a strict comparison)."""
+    sal = np.zeros((1, 10, 10))
+    with pytest.raises(ArgumentError, match="boxes"):
+        pointing_game(sal, [[5, 2, 3, 9]])          # y1 = 3 < y0 = 5, but y1 > x0
+    sal[0, 4, 6] = 1.0
+    result = pointing_game(sal, [[0, 6, 9, 6]])      # a one-pixel-wide column
+    assert result.rate == 100.0

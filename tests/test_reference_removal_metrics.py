@@ -380,3 +380,21 @@ def test_cli_evaluate_equals_metrics_on_saved_map(tiny_zoo, tmp_path, unit, step
     # the removed state is black: deletion ends at f(0) = 0, insertion at f(video)
     assert result["deletion"]["scores"][-1] == pytest.approx(0.0, abs=1e-6)
     assert result["insertion"]["scores"][-1] == pytest.approx(f_np(video), rel=1e-5)
+
+
+def test_games_soften_the_masks_of_a_removal_with_soft_edges():
+    """A Removal with ``edge_sigma`` blurs each step's binary mask per frame (2-D Gaussian,
+    mirrored border) in the games too (catches: the games ignoring soft edges)."""
+    video = random_video((2, 12, 12), seed=5)
+    f = weighted_mean_score(video.shape[:3])
+    saliency = np.random.RandomState(6).rand(2, 12, 12).astype(np.float32)
+    soft = metrics.deletion(f, video, saliency, steps=4, removed=removal.black(edge_sigma=1.3))
+    hard = metrics.deletion(f, video, saliency, steps=4, removed=removal.black())
+    order = np.argsort(-saliency.ravel(), kind="stable")
+    for k, x in enumerate(soft.x[1:-1], start=1):
+        kept = np.ones(saliency.size)
+        kept[order[:int(round(x * saliency.size))]] = 0.0
+        mask = ref_gauss(kept.reshape(2, 12, 12), 1.3, axes=(1, 2))
+        expected = (ref_compose(video, np.zeros_like(video), mask[None])[0] * f.w).mean()
+        assert soft.scores[k] == pytest.approx(expected, rel=1e-5)
+    assert not np.allclose(soft.scores[1:-1], hard.scores[1:-1])

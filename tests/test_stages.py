@@ -172,3 +172,26 @@ def test_progress_bar_respects_tqdm_disable(monkeypatch):
     assert bar_disabled(True)
     monkeypatch.setenv("TQDM_DISABLE", "0")
     assert not bar_disabled(True)
+
+
+# ------------------------------------------------- boundaries found by the mutation run
+def test_ridge_accepts_any_non_negative_alpha():
+    """A small alpha (0 < alpha < 1) is valid and enters the fit as given (catches: a lower
+    bound of 1 on alpha, alpha ignored)."""
+    rng = np.random.RandomState(1)
+    z, y = rng.rand(40, 3) > 0.5, rng.randn(40)
+    coef, intercept = surrogate.ridge(z, y, alpha=0.5)
+    x = np.hstack([np.ones((40, 1)), z.astype(float)])
+    beta = np.linalg.solve(x.T @ x + np.diag([0.0, 0.5, 0.5, 0.5]), x.T @ y)
+    np.testing.assert_allclose(coef, beta[1:], rtol=1e-4, atol=1e-5)
+
+
+def test_single_feature_kernel_has_typed_empty_outputs():
+    z, w = sampling.shapley_kernel(jax.random.key(0), 5, 1)
+    assert z.dtype == bool and w.dtype == np.float32
+
+
+def test_mean_color_keeps_its_soft_edges():
+    """catches: edge_sigma dropped when mean_color builds its Removal."""
+    assert removal.mean_color(edge_sigma=2.0).edge_sigma == 2.0
+    assert removal.mean_color().edge_sigma is None

@@ -201,4 +201,4 @@ def shapley_kernel(key, n_samples: int, n_features: int):
         return np.zeros((0, m), dtype=bool), np.zeros((0,), dtype=np.float32)
     z = np.concatenate([c[0] for c in chunks])
     w = np.concatenate([c[1] for c in chunks])
-    return z, (w / w.sum()).astype(np.float32)
+    return z, w.astype(np.float32)          # the plan's weights already sum to 1
