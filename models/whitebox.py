@@ -22,6 +22,11 @@ Two target sets (``kind``), following Fig. 5 of paper 002:
     4-6 and 9-13 around the reversed frames 7 and 8) only adds up with 0-based numbers, so
     the reversed frames are ``video[7]`` and ``video[8]`` (:data:`DYNAMIC_FRAMES`).
 
+Other sizes and paths (``benchmarks/whitebox.py --sweep``): ``target`` is the rectangle's
+share of a frame (default 1/4, a side of 1/2; :func:`rectangle_track` keeps the frame's
+aspect) and ``path`` is ``"linear"`` (the paper's diagonal), ``"static"`` (centred) or
+``"jumping"`` (a corner for :data:`JUMP_HOLD` frames, then another).
+
 Inputs are random-noise videos (every pixel i.i.d. uniform in [0, 1]), :func:`noise_video`.
 The paper evaluates with a 10% area constraint and a pointing game on ``A``.
 
