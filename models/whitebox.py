@@ -22,6 +22,11 @@ Two target sets (``kind``), following Fig. 5 of paper 002:
     4-6 and 9-13 around the reversed frames 7 and 8) only adds up with 0-based numbers, so
     the reversed frames are ``video[7]`` and ``video[8]`` (:data:`DYNAMIC_FRAMES`).
 
+Other sizes and paths (``benchmarks/whitebox.py --sweep``): ``target`` is the rectangle's
+share of a frame (default 1/4, a side of 1/2; :func:`rectangle_track` keeps the frame's
+aspect) and ``path`` is ``"linear"`` (the paper's diagonal), ``"static"`` (centred) or
+``"jumping"`` (a corner for :data:`JUMP_HOLD` frames, then another).
+
 Inputs are random-noise videos (every pixel i.i.d. uniform in [0, 1]), :func:`noise_video`.
 The paper evaluates with a 10% area constraint and a pointing game on ``A``.
 
@@ -45,6 +50,8 @@ rather than this border effect.
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,10 +61,12 @@ from vidxai.errors import ArgumentError, ArgumentTypeError, check_key, check_sha
 from models.base import Model
 
 KINDS = ("gentle", "dynamic")
+PATHS = ("linear", "static", "jumping")
 DEFAULT_SHAPE = (16, 112, 112)
 DYNAMIC_FRAMES = (7, 8)  # 0-based frames whose target is the complement of the rectangle
-RECT_FRACTION = 0.5      # rectangle side as a fraction of the frame height / width
+RECT_FRACTION = 0.5      # default rectangle side as a fraction of the frame height / width
 TRACK_MARGIN = 0.125     # smallest gap between the rectangle and a border, fraction of the side
+JUMP_HOLD = 4            # "jumping" path: frames spent at each corner before the next jump
 
 
 def _check_kind(kind) -> str:
@@ -78,25 +87,59 @@ def _check_shape(shape, kind: str) -> tuple[int, int, int]:
     return t, h, w
 
 
-def rectangle_track(shape=DEFAULT_SHAPE) -> np.ndarray:
-    """Boolean ``(T, H, W)``: the rectangle moving diagonally from top-left to bottom-right,
-    at least ``TRACK_MARGIN`` of the frame side away from every border."""
-    t, h, w = check_shape3(shape, "shape")
-    rh, rw = max(1, round(RECT_FRACTION * h)), max(1, round(RECT_FRACTION * w))
-    mh, mw = round(TRACK_MARGIN * h), round(TRACK_MARGIN * w)
-    out = np.zeros((t, h, w), bool)
+def _check_target(target) -> float:
+    """The rectangle's share of a frame, in (0, 0.5] (larger ones leave no room to move)."""
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not (
+            0.0 < float(target) <= 0.5):
+        raise ArgumentError("target", "the rectangle's share of a frame in (0, 0.5]", target)
+    return float(target)
+
+
+def _check_path(path) -> str:
+    if not isinstance(path, str) or path not in PATHS:
+        raise ArgumentError("path", f"one of {list(PATHS)}", repr(path))
+    return path
+
+
+def _positions(path: str, t: int, free: tuple, margin: tuple) -> list:
+    """Top-left corner of the rectangle in each frame; ``free`` is the room left between the
+    margins on each axis."""
+    out = []
     for k in range(t):
-        s = k / (t - 1) if t > 1 else 0.0
-        top, left = mh + round(s * (h - rh - 2 * mh)), mw + round(s * (w - rw - 2 * mw))
+        if path == "static":
+            s = (0.5, 0.5)
+        elif path == "linear":
+            s = (k / (t - 1),) * 2 if t > 1 else (0.0, 0.0)
+        else:   # jumping: top-left, bottom-right, top-right, bottom-left, JUMP_HOLD frames each
+            s = ((0.0, 0.0), (1.0, 1.0), (0.0, 1.0), (1.0, 0.0))[(k // JUMP_HOLD) % 4]
+        out.append(tuple(m + round(f * room) for m, f, room in zip(margin, s, free)))
+    return out
+
+
+def rectangle_track(shape=DEFAULT_SHAPE, target=RECT_FRACTION ** 2, path="linear") -> np.ndarray:
+    """Boolean ``(T, H, W)``: a rectangle covering ``target`` of each frame (sides
+    ``sqrt(target)`` of the frame's height and width), at least ``TRACK_MARGIN`` of the frame
+    side away from every border, moving along ``path``: ``"linear"`` (diagonally from
+    top-left to bottom-right, paper 002's Fig. 5), ``"static"`` (centred) or ``"jumping"``
+    (holding each corner for ``JUMP_HOLD`` frames, then jumping to the opposite or the next
+    corner: top-left, bottom-right, top-right, bottom-left, ...)."""
+    t, h, w = check_shape3(shape, "shape")
+    side = math.sqrt(_check_target(target))
+    rh, rw = max(1, round(side * h)), max(1, round(side * w))
+    mh, mw = round(TRACK_MARGIN * h), round(TRACK_MARGIN * w)
+    free = (max(0, h - rh - 2 * mh), max(0, w - rw - 2 * mw))
+    out = np.zeros((t, h, w), bool)
+    for k, (top, left) in enumerate(_positions(_check_path(path), t, free, (mh, mw))):
         out[k, top:top + rh, left:left + rw] = True
     return out
 
 
-def target_set(kind: str, shape=DEFAULT_SHAPE) -> np.ndarray:
+def target_set(kind: str, shape=DEFAULT_SHAPE, target=RECT_FRACTION ** 2,
+               path="linear") -> np.ndarray:
     """The target set ``A`` of the ``kind`` regressor as a boolean ``(T, H, W)`` array."""
     kind = _check_kind(kind)
     shape = _check_shape(shape, kind)
-    a = rectangle_track(shape)
+    a = rectangle_track(shape, target, path)
     if kind == "dynamic":
         for k in DYNAMIC_FRAMES:
             a[k] = ~a[k]
@@ -124,8 +167,10 @@ def _check_batch(video, shape) -> None:
                             describe(video))
 
 
-def whitebox(kind: str, shape=DEFAULT_SHAPE) -> Model:
-    """The white-box regressor ``kind`` (``"gentle"`` or ``"dynamic"``) of paper 002, Eq. 8.
+def whitebox(kind: str, shape=DEFAULT_SHAPE, target=RECT_FRACTION ** 2, path="linear") -> Model:
+    """The white-box regressor ``kind`` (``"gentle"`` or ``"dynamic"``) of paper 002, Eq. 8,
+    with a rectangle covering ``target`` of each frame moving along ``path``
+    (:func:`rectangle_track`; the defaults are the paper-size table's).
 
     ``apply`` maps ``(B, T, H, W, 3)`` to ``(B,)`` = sum of ``x^2`` over the voxels of ``A``
     and their three channels; ``meta["target_set"]`` is ``A`` (bool ``(T, H, W)``), the
@@ -134,7 +179,7 @@ def whitebox(kind: str, shape=DEFAULT_SHAPE) -> Model:
     """
     kind = _check_kind(kind)
     shape = _check_shape(shape, kind)
-    a = target_set(kind, shape)
+    a = target_set(kind, shape, target, path)
     weight = jnp.asarray(a, jnp.float32)[None, ..., None]  # 1 on A, 0 elsewhere
 
     @jax.jit
@@ -158,6 +203,7 @@ def whitebox(kind: str, shape=DEFAULT_SHAPE) -> Model:
         differentiable=True,
         min_frames=t,
         meta={"target_set": a, "kind": kind, "paper": "002 (TIEM) Sec. 4.1, Eq. 8",
+              "target": float(target), "path": path,
               "dynamic_frames": DYNAMIC_FRAMES if kind == "dynamic" else (),
               "channels": "sum over R, G, B of x^2"},
     )

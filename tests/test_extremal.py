@@ -106,9 +106,16 @@ def test_tiem_per_frame_areas_follow_tis(video):
     # frames without area keep nothing; the others keep areas in exactly the order of a l_t T
     assert kept[0] < 0.01 and kept[5] < 0.01
     np.testing.assert_array_equal(np.argsort(kept[1:5]), np.argsort(r.areas_t[0, 1:5]))
-    # L_S counts the uncropped mask (frame + 3-px border, 21x21 = 441 px for a 16x16 frame),
-    # and its soft edges add more, so a frame keeps more than a_t of its own pixels
-    assert np.all(kept[1:5] > r.areas_t[0, 1:5])
+    # L_S counts the frame (the default since issue 17): each frame keeps about a_t of its
+    # pixels; with area_on="full" (the reference code) it counts the uncropped mask (frame
+    # + 3-px border, 21x21 = 441 px for a 16x16 frame), so every frame keeps more.
+    # catches: the area measured on the wrong mask, or area_on ignored.
+    # (within 0.035 here: 300 iterations, and on a 16x16 frame the bumps' soft fringe is a
+    # large share of a frame)
+    np.testing.assert_allclose(kept, r.areas_t[0], atol=0.035)
+    full = E.tiem(flat, video, areas=(0.15,), tis=tis, iterations=300, area_on="full",
+                  **SMALL)
+    assert np.all(full.masks[0].mean(axis=(1, 2))[1:5] > r.areas_t[0, 1:5] + 0.045)
 
 
 def test_tiem_areas_come_from_time_importance(video):
@@ -132,17 +139,22 @@ def test_tiem_areas_come_from_time_importance(video):
 
 
 def test_default_linear_reward_localises_a_regressor(video):
-    """A regressor reading only frames 2-3: the 10% EP-3D mask lies in those frames (with
-    gain 1 the area loss wins and the mask stays where the sort's tie-break put it)."""
+    """A regressor reading only frames 2-3: the 10% EP-3D mask lies in those frames, and the
+    linear reward is -10 f / f(X) per area (its gain scales the reward exactly).
+    catches: the gain or the 1 / |f(X)| normalisation not applied. (The gain's value, 10, is
+    chosen on the white-box benchmark: since issue 17 even gain 0.1 localises this tiny
+    case, so the README's measurements carry the choice, not this test.)"""
     f = frames_reader(2, 3)
     r = E.ep3d(f, video, areas=(0.1,), iterations=300, **SMALL)
     hi = r.masks[0] > 0.5
-    assert r.meta["reward_scale"] == pytest.approx(10 / float(f(jnp.asarray(video)[None])[0]))
+    base = float(f(jnp.asarray(video)[None])[0])
+    assert r.meta["reward_scale"] == pytest.approx(10 / base) and r.meta["reward"] == "linear"
     assert hi.sum() > 0 and hi[2:4].sum() / hi.sum() > 0.9
-    weak = E.ep3d(f, video, areas=(0.1,), iterations=300, reward_scale=r.meta["reward_scale"] / 10,
-                  **SMALL)
-    hi_weak = weak.masks[0] > 0.5
-    assert hi_weak[2:4].sum() / max(hi_weak.sum(), 1) < hi[2:4].sum() / hi.sum()
+    h = [E.ep3d(f, video, areas=(0.1,), iterations=1, reward_scale=c / base,
+                **SMALL).history[0, 0] for c in (1.0, 2.0, 3.0)]
+    # the same initial mask every time: the objective falls by f(M (x) X) / f(X) per unit
+    slope = h[1] - h[0]
+    assert h[2] - h[1] == pytest.approx(slope, rel=1e-4) and -1.0 <= slope < -0.5
 
 
 def test_reward_scale_multiplies_the_log_reward(video):

@@ -21,8 +21,9 @@ matplotlib.use("Agg")
 SHAPE = (6, 16, 16)
 SMALL = dict(seed_stride=4, sigma=3)
 METHODS = {"ep2d": E.ep2d, "ep3d": E.ep3d, "step": E.step, "tiem": E.tiem, "tiem_lk": E.tiem_lk}
-SHARED = ("iterations", "seed_stride", "sigma", "lr", "optimizer", "lambda1", "lambda1_growth",
-          "regularizers", "output", "reward_scale", "progress")
+SHARED = ("iterations", "seed_stride", "sigma", "blur_sigma", "map_sigma", "area_on", "lr",
+          "optimizer", "lambda1", "lambda1_growth", "regularizers", "output", "reward",
+          "reward_scale", "progress")
 
 
 def reads_frames_2_3(x):
@@ -176,12 +177,20 @@ def test_tiem_lk_is_tiem_plus_the_kernel_loss(video):
                                                if k not in ("kernel", "lambda2_start")})
     off = E.tiem_lk(reads_frames_2_3, video, lambda2=0.0, **common)
     on = E.tiem_lk(reads_frames_2_3, video, **common)
-    assert on.method == off.method == "tiem+lk" and on.meta["kernel"] == (3, 5, 5)
+    # meta holds JSON types (a saved result loads the same); the stride follows the kernel
+    assert on.method == off.method == "tiem+lk" and on.meta["kernel"] == [3, 5, 5]
+    assert on.meta["kernel_stride"] == [1, 5, 5] and on.meta["derived"]["kernel_stride"]
     chex.assert_trees_all_close(off.masks, plain.masks, atol=1e-6)
     assert np.abs(on.masks - plain.masks).max() > 1e-3
+    # kernel=None (the default since issue 17) derives it from the video: 6 x 16 x 16 ->
+    # (round(8 * 6 / 16), max(3, round(11 * 16 / 112)), same) = (3, 3, 3) (a 2 x 2 section
+    # would hold no voxel); a kernel larger than the video is an error naming it
+    derived = E.tiem_lk(reads_frames_2_3, video, kernel=None,
+                        **{k: v for k, v in common.items() if k != "kernel"})
+    assert derived.meta["kernel"] == derived.meta["derived"]["kernel"] == [3, 3, 3]
     with pytest.raises(ArgumentError, match="^kernel:"):
-        E.tiem_lk(reads_frames_2_3, video, kernel=None, **{k: v for k, v in common.items()
-                                                            if k != "kernel"})
+        E.tiem_lk(reads_frames_2_3, video, kernel=(3, 17, 5),
+                  **{k: v for k, v in common.items() if k != "kernel"})
 
 
 # ------------------------------------------------------------------------ compilation

@@ -5,7 +5,7 @@ import pytest
 
 from vidxai import ArgumentError, ArgumentTypeError
 from vidxai.metrics import (PointingResult, pointing_game, temporal_pointing_game,
-                            whitebox_pointing_game)
+                            whitebox_pointing_ceiling, whitebox_pointing_game)
 
 T, H, W = 4, 8, 8
 TRUTH = np.zeros((T, H, W), bool)
@@ -47,6 +47,42 @@ def test_whitebox_threshold_and_empty_highlight():
     score = whitebox_pointing_game(np.zeros((T, H, W)), TRUTH)
     assert score == 0.0 and np.isfinite(score)
     assert whitebox_pointing_game(mask, TRUTH.astype(np.uint8)) == 100.0  # 0/1 truth
+
+
+def test_whitebox_top_fraction_highlights_the_largest_values():
+    """top=0.25 of 256 voxels = 64 highlighted: the 48 largest values lie in A (0.9), the
+    next 40 tie at 0.6 (24 outside A, 16 inside) and share the last 16 places, 16/40 each:
+    inside = 48 + 16 * 16/40 = 54.4 -> (2 * 54.4 - 64) / 64 = 70 %. A threshold of 0.5 would
+    count all 88 (64 inside, 24 outside: 45.45 %). catches: ties all highlighted, or broken
+    by voxel order; top ignored in favour of the threshold."""
+    mask = np.zeros((T, H, W))
+    inside = np.argwhere(TRUTH)
+    outside = np.argwhere(~TRUTH)
+    for t, y, x in inside[:48]:
+        mask[t, y, x] = 0.9
+    for t, y, x in inside[48:]:
+        mask[t, y, x] = 0.6
+    for t, y, x in outside[:24]:
+        mask[t, y, x] = 0.6
+    assert whitebox_pointing_game(mask, TRUTH, top=0.25) == pytest.approx(70.0)
+    assert whitebox_pointing_game(mask, TRUTH) == pytest.approx(100 * (64 - 24) / 88)
+    assert whitebox_pointing_game(mask[:, ::-1], TRUTH[:, ::-1], top=0.25) == pytest.approx(70.0)
+    with pytest.raises(ArgumentError, match="^top:"):
+        whitebox_pointing_game(mask, TRUTH, top=0.0)
+    with pytest.raises(ArgumentError, match="^top:"):
+        whitebox_pointing_game(mask, TRUTH, top=0.1, threshold=0.5)
+
+
+def test_whitebox_ceiling_is_the_geometric_cap():
+    """Paper 002 highlights the top 10%: with A = 9.5% of the voxels at most 95 of every 100
+    highlighted voxels are inside, (95 - 5) / 100 = 90 % - its gentle ceiling; A >= 10% can
+    reach 100. catches: the cap computed from the area fraction instead of the counts."""
+    truth = np.zeros(1000, bool)
+    truth[:95] = True
+    assert whitebox_pointing_ceiling(truth, 0.1) == pytest.approx(90.0)
+    truth[:100] = True
+    assert whitebox_pointing_ceiling(truth, 0.1) == 100.0
+    assert whitebox_pointing_ceiling(TRUTH, 0.5) == 0.0        # A is a quarter: 64 of 128
 
 
 def test_temporal_all_in_signature_frames_is_100():

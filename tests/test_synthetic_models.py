@@ -154,7 +154,36 @@ def test_whitebox_gentle_and_dynamic_differ_exactly_on_frames_7_and_8():
     assert (np.diff(tops) > 0).all() and (np.diff(lefts) > 0).all()
 
 
+def test_whitebox_target_size_and_paths():
+    """16 x 48 x 64, target 5% of a frame: sides round(sqrt(.05) * 48) = 11 and
+    round(sqrt(.05) * 64) = 14; margins 6 and 8 px, so the top-left corner ranges over rows
+    6..31 (48 - 11 - 6) and columns 8..42 (64 - 14 - 8). static: centred at (6 + round(12.5),
+    8 + round(17)) = (18, 25) (Python rounds the half to even);
+    linear: from (6, 8) to (31, 42); jumping: corners top-left, bottom-right, top-right,
+    bottom-left, 4 frames each. catches: the target read as a side, not an area; the paths
+    swapped; a jump off by a frame."""
+    def corners(kind, path):
+        a = whitebox.target_set(kind, (16, 48, 64), target=0.05, path=path)
+        assert (a.sum(axis=(1, 2))[[0, 5, 15]] == 11 * 14).all()
+        return [(int(np.flatnonzero(f.any(1))[0]), int(np.flatnonzero(f.any(0))[0])) for f in a]
+    assert set(corners("gentle", "static")) == {(18, 25)}
+    lin = corners("gentle", "linear")
+    assert lin[0] == (6, 8) and lin[-1] == (31, 42)
+    jump = corners("gentle", "jumping")
+    assert jump[:4] == [(6, 8)] * 4 and jump[4:8] == [(31, 42)] * 4
+    assert jump[8:12] == [(6, 42)] * 4 and jump[12:] == [(31, 8)] * 4
+    dynamic = whitebox.whitebox("dynamic", (16, 48, 64), target=0.05, path="jumping")
+    assert dynamic.meta["target"] == 0.05 and dynamic.meta["path"] == "jumping"
+    assert dynamic.meta["target_set"][7].sum() == 48 * 64 - 11 * 14
+    np.testing.assert_array_equal(whitebox.target_set("gentle"),     # defaults unchanged
+                                  whitebox.target_set("gentle", target=0.25, path="linear"))
+
+
 def test_whitebox_bad_input():
+    with pytest.raises(ArgumentError, match=r"^target:"):
+        whitebox.whitebox("gentle", target=0.6)
+    with pytest.raises(ArgumentError, match=r"^path:"):
+        whitebox.whitebox("gentle", path="zigzag")
     with pytest.raises(ArgumentError, match=r"^kind:"):
         whitebox.whitebox("wild")
     with pytest.raises(ArgumentError, match=r"^shape:"):

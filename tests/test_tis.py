@@ -5,6 +5,8 @@ that ignores the video hits the vanishing-sum guard and returns a uniform, finit
 4-frame additive model worked by hand (windows, theta, valid sizes, TIS as fractions); and
 the paper's Eq. 1-4 written as plain loops on 5 random frames.
 """
+from fractions import Fraction
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -154,10 +156,10 @@ def test_model_ignoring_the_video_gives_uniform_tis():
         np.testing.assert_allclose(res.windows[w - 1, :T - w + 1], 1.0 / (T - w + 1), rtol=1e-6)
 
 
-def test_negative_drops_are_shifted_not_flipped():
-    """Hiding frames 5..8 *raises* the score: the ranking must not flip (no division by a
-    negative sum) and nothing is NaN."""
-    res = time_importance(lambda x: -frames_5_to_8(x), VIDEO)
+def test_negative_drops_shift_rule_does_not_flip():
+    """negative_drops="shift" (vidxai 0.2's rule): hiding frames 5..8 *raises* the score; the
+    ranking must not flip (no division by a negative sum) and nothing is NaN."""
+    res = time_importance(lambda x: -frames_5_to_8(x), VIDEO, negative_drops="shift")
     assert np.all(np.isfinite(res.tis)) and np.all(np.isfinite(res.windows))
     np.testing.assert_allclose(res.tis.sum(), 1.0, rtol=1e-5)
     assert np.all(res.windows >= 0) and np.all(res.tis >= 0)
@@ -166,14 +168,80 @@ def test_negative_drops_are_shifted_not_flipped():
     assert res.tis[5:9].max() < res.tis.max()
 
 
-def test_cancelling_sum_guard_is_finite():
-    # Drops [+1, -1, +1, -1]: the signed sum is 0; the row is shifted to its minimum.
-    tis, windows, theta, valid = importance_from_scores(
-        0.0, np.array([-1.0, 1.0, -1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]), 4, 0.8)
+def test_negative_drops_clip_by_default():
+    """Default "clip": drops below 0 count as 0, the positive drops keep their proportions.
+    T = 5, c = (2, 0, -4, 0, 2), every frame 0.5: single-frame drops (1, 0, -2, 0, 1) ->
+    clip (1, 0, 0, 0, 1) / 2; shift would give (3, 2, 0, 2, 3) / 10 (irrelevant frames 1
+    and 3 lifted to 1/5); signed (1, 0, -2, 0, 1) / 0 -> not positive -> falls back to clip
+    and lists w = 1 as guarded. catches: shift applied by default; a signed row divided by
+    a vanishing sum."""
+    half = np.full((5, 2, 2, 3), 0.5, np.float32)
+    f = additive_frames([2.0, 0.0, -4.0, 0.0, 2.0])
+    clip = time_importance(f, half)
+    np.testing.assert_allclose(clip.windows[0, :5], [0.5, 0, 0, 0, 0.5], atol=1e-6)
+    shift = time_importance(f, half, negative_drops="shift")
+    np.testing.assert_allclose(shift.windows[0, :5], [0.3, 0.2, 0, 0.2, 0.3], atol=1e-6)
+    signed = time_importance(f, half, negative_drops="signed")
+    np.testing.assert_allclose(signed.windows[0, :5], [0.5, 0, 0, 0, 0.5], atol=1e-6)
+    assert 1 in signed.guarded and 1 not in clip.guarded
+    assert clip.negative_drops == "clip" and clip.window_span == "w"
+
+
+@pytest.mark.parametrize("negative", ["clip", "signed", "shift"])
+def test_cancelling_sum_guard_is_finite(negative):
+    """Drops [+1, -1, +1, -1]: the signed sum is 0. clip -> [1, 0, 1, 0] / 2; shift -> [2, 0,
+    2, 0] / 4, the same; signed cannot divide by 0 and falls back to clip (guarded).
+    catches: a division by the vanishing signed sum (inf / NaN)."""
+    tis, windows, theta, valid, guarded = importance_from_scores(
+        0.0, np.array([-1.0, 1.0, -1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]), 4, 0.8,
+        negative_drops=negative)
     np.testing.assert_allclose(windows[0], [0.5, 0.0, 0.5, 0.0])
     assert np.all(np.isfinite(tis)) and np.all(np.isfinite(theta))
     np.testing.assert_allclose(tis.sum(), 1.0)
-    assert valid == (1,)
+    assert valid == (1,) and (1 in guarded) == (negative == "signed")
+
+
+def test_algorithm_1_by_hand_six_frames():
+    """window_span="w+1", negative_drops="signed": paper 002's Algorithm 1 (appendix A) worked
+    by hand. T = 6, frames 1..6 (1-based as in the pseudocode) all 0.5, f = sum_t c_t mean(x_t)
+    with c = (1, 0, 2, -1, 0, 3): hiding a set S of frames drops f by (1/2) sum_{t in S} c_t.
+    Lines 6-10 hide frames t .. t + w (inclusive, w + 1 frames; past frame 6 clipped):
+      w=1: starts 1..6 hide {1,2} {2,3} {3,4} {4,5} {5,6} {6}: drops 1/2, 1, 1/2, -1/2, 3/2, 3/2,
+           sum 9/2 -> p^1 = (1/9, 2/9, 1/9, -1/9, 1/3, 1/3) (line 13, signed);
+           theta^1 = 1/9 + 1/9 + 2/9 + 4/9 + 0 = 8/9 (line 16)
+      w=2: {1,2,3} {2,3,4} {3,4,5} {4,5,6} {5,6}: 3/2, 1/2, 1/2, 1, 3/2, sum 5
+           -> (3/10, 1/10, 1/10, 1/5, 3/10), theta 1/5 + 0 + 1/10 + 1/10 = 2/5
+      w=3: {1-4} {2-5} {3-6} {4-6}: 1, 1/2, 2, 1, sum 9/2 -> (2/9, 1/9, 4/9, 2/9), theta 2/3
+      w=4: {1-5} {2-6} {3-6}: 1, 2, 2 -> (1/5, 2/5, 2/5), theta 1/5
+      w=5: {1-6} {2-6}: 5/2, 2 -> (5/9, 4/9), theta 1/9;  w=6: {1-6} -> (1), theta 0.
+    Line 18 with alpha = 1/2: threshold 4/9, C = {1, 3} (2/5 < 4/9).
+    Lines 19-26 credit p^{w,i} to frames i .. i + w (clipped), counting them in lambda:
+      w=1: frame 1 gets 1/9; 2: 1/9 + 2/9; 3: 2/9 + 1/9; 4: 1/9 - 1/9; 5: -1/9 + 1/3;
+           6: 1/3 + 1/3; counts (1, 2, 2, 2, 2, 2)
+      w=3: frame 1: 2/9; 2: 2/9 + 1/9; 3: 2/9 + 1/9 + 4/9; 4: 2/9 + 1/9 + 4/9 + 2/9;
+           5: 1/9 + 4/9 + 2/9; 6: 4/9 + 2/9; counts (1, 2, 3, 4, 3, 2)
+      l = (1/3, 2/3, 10/9, 1, 1, 4/3), lambda = (2, 4, 5, 6, 5, 4),
+      l / lambda = (1/6, 1/6, 2/9, 1/6, 1/5, 1/3), sum 113/90 (line 27 read as Eq. 4)
+      -> TIS = (15, 15, 20, 15, 18, 30) / 113.
+    catches: the w+1 span ignored in the masking or in the crediting; signed rows shifted
+    or clipped; the last window not clipped at the last frame."""
+    half = np.full((6, 2, 2, 3), 0.5, np.float32)
+    f = additive_frames([1.0, 0.0, 2.0, -1.0, 0.0, 3.0])
+    res = time_importance(f, half, alpha=0.5, window_span="w+1", negative_drops="signed")
+    fr = Fraction
+    rows = [[fr(1, 9), fr(2, 9), fr(1, 9), fr(-1, 9), fr(1, 3), fr(1, 3)],
+            [fr(3, 10), fr(1, 10), fr(1, 10), fr(1, 5), fr(3, 10)],
+            [fr(2, 9), fr(1, 9), fr(4, 9), fr(2, 9)], [fr(1, 5), fr(2, 5), fr(2, 5)],
+            [fr(5, 9), fr(4, 9)], [fr(1)]]
+    windows = np.zeros((6, 6))
+    for w, row in enumerate(rows):
+        windows[w, :len(row)] = [float(x) for x in row]
+    np.testing.assert_allclose(res.windows, windows, atol=1e-6)
+    np.testing.assert_allclose(res.theta, [8 / 9, 2 / 5, 2 / 3, 1 / 5, 1 / 9, 0], atol=1e-6)
+    assert res.valid_sizes == (1, 3) and res.guarded == ()
+    np.testing.assert_allclose(res.tis, np.array([15, 15, 20, 15, 18, 30]) / 113, atol=1e-6)
+    # the defaults (w frames, clipped drops) give another answer on the same model
+    assert np.abs(time_importance(f, half, alpha=0.5).tis - res.tis).max() > 0.01
 
 
 def test_removed_state_accepts_removal_or_video(result):
@@ -198,6 +266,8 @@ def test_removed_state_accepts_removal_or_video(result):
     (dict(alpha="0.8"), ArgumentTypeError, "alpha"),
     (dict(removed=np.zeros((2, H, W, 3), np.float32)), ArgumentError, "removed"),
     (dict(batch_size=0), ArgumentError, "batch_size"),
+    (dict(window_span="w+2"), ArgumentError, "window_span"),
+    (dict(negative_drops=None), ArgumentError, "negative_drops"),
 ])
 def test_bad_input_names_the_argument(kwargs, error, argument):
     args = dict(f=frames_5_to_8, video=VIDEO)

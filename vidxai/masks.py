@@ -290,33 +290,40 @@ def _sorted_template_loss(values, ones):
     return (sq + lax.stop_gradient(m * (1.0 - share))) / n
 
 
-@jax.jit
-def sorted_area_loss(mask, area):
+@functools.partial(jax.jit, static_argnames=("size",))
+def sorted_area_loss(mask, area, size=None):
     """Area loss L_S (paper 004 Eq. 6), whole volume.
 
-    All values of ``mask`` (any shape; STEP reads the full uncropped mask) sorted against a
-    template of ``round(area * N)`` ones, as a mean squared error (Eq. 6's squared norm
-    divided by N, which only rescales lambda). 0 for a binary mask of exactly that area.
+    All values of ``mask`` (any shape) sorted against a template of ``round(area * size)``
+    ones, as a squared error divided by ``size`` (Eq. 6's squared norm divided by N, which
+    only rescales lambda). ``size`` defaults to the number of values. 0 for a binary mask of
+    exactly that area. Given the uncropped generator output and ``size = T H W``, the frame
+    is asked to keep ``area`` of its voxels and the generator's border to stay at 0 (the
+    extremal methods' default, ``area_on="frame"``); given it with ``size=None``, the border
+    counts as frame (the STEP code, ``"full"``).
     """
     flat = mask.reshape(-1)
-    ones = jnp.round(jnp.asarray(area, flat.dtype) * flat.size)
-    return _sorted_template_loss(flat, ones)
+    size = flat.size if size is None else size
+    ones = jnp.round(jnp.asarray(area, flat.dtype) * size)
+    return _sorted_template_loss(flat, ones) * (flat.size / size)
 
 
-@jax.jit
-def per_frame_area_loss(mask, areas_t):
+@functools.partial(jax.jit, static_argnames=("size",))
+def per_frame_area_loss(mask, areas_t, size=None):
     """TIEM's per-frame area loss (paper 002 Eq. 7).
 
     ``mask (T, ...)`` and per-frame areas ``areas_t (T,)`` (``a * l_t * T`` clipped to [0, 1]):
-    each frame's sorted values against its own template of ``round(areas_t[t] * HW)`` ones.
-    Returns the mean over frames of the per-frame mean squared errors (Eq. 7's sum of squared
-    norms up to the constant factor T*H*W, absorbed in lambda), so lambda means the same as
-    for :func:`sorted_area_loss`.
+    each frame's sorted values against its own template of ``round(areas_t[t] * size)`` ones
+    (``size``: the pixels of a frame the areas refer to; default all values of a frame, see
+    :func:`sorted_area_loss`). Returns the mean over frames of the per-frame squared errors
+    divided by ``size`` (Eq. 7's sum of squared norms up to the constant factor T*H*W,
+    absorbed in lambda), so lambda means the same as for :func:`sorted_area_loss`.
     """
     t = mask.shape[0]
     flat = mask.reshape(t, -1)
-    ones = jnp.round(jnp.clip(jnp.asarray(areas_t, flat.dtype), 0.0, 1.0) * flat.shape[1])
-    return jnp.mean(_sorted_template_loss(flat, ones))
+    size = flat.shape[1] if size is None else size
+    ones = jnp.round(jnp.clip(jnp.asarray(areas_t, flat.dtype), 0.0, 1.0) * size)
+    return jnp.mean(_sorted_template_loss(flat, ones)) * (flat.shape[1] / size)
 
 
 def ellipsoid_kernel(t: int, h: int, w: int) -> np.ndarray:

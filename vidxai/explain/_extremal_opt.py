@@ -61,6 +61,7 @@ class Config:
     kernel_stride: tuple = (1, 11, 11)
     per_frame: bool = False         # TIEM's per-frame area loss instead of the volume L_S
     reward: str = "log"             # "log": -log p; "linear": -score
+    area_on: str = "frame"          # where L_S counts the mask: "frame", "full" or "crop"
     regularizers: tuple = ()
 
 
@@ -78,13 +79,28 @@ def masks_from_seeds(seeds, cfg: Config):
     return masks.smooth_max_upsample(seeds, cfg.shape[1:], step=cfg.seed_stride, sigma=cfg.sigma)
 
 
+def area_loss(full, mask, area, areas_t, cfg: Config):
+    """L_S (or TIEM's per-frame L_S) of one area level, counted where ``cfg.area_on`` says.
+
+    ``"frame"`` (default): the template has ``a T H W`` ones (``a_t H W`` per frame), the
+    papers' ``|M| = T H W`` (002 Eq. 5-7, 004 Eq. 3-6), and the sorted values are those of the
+    uncropped mask, so that the generator's sigma-wide border, which is no part of the video,
+    is pulled to 0 like any voxel outside the kept area. ``"full"``: the STEP / TorchRay code,
+    ``a`` of the uncropped mask (the frame then keeps 1.4-2 a). ``"crop"``: the frame's values
+    alone; the border is then free, so seeds whose bumps reach past the frame edge are pushed
+    down less than the others and the masks settle along the frame edges."""
+    t, h, w = cfg.shape
+    values, per_frame_size, size = {"frame": (full, h * w, t * h * w), "full": (full, None, None),
+                                    "crop": (mask, None, None)}[cfg.area_on]
+    if cfg.per_frame:
+        return masks.per_frame_area_loss(values, areas_t, size=per_frame_size)
+    return masks.sorted_area_loss(values, area, size=size)
+
+
 def regularisation(full, mask, area, areas_t, i, cfg: Config):
     """lambda1_i L_S + lambda2_i L_K + user regularisers for ONE area level (vmap it)."""
     lam1 = cfg.lambda1 * jnp.power(cfg.lambda1_growth, i.astype(jnp.float32))
-    if cfg.per_frame:
-        total = lam1 * masks.per_frame_area_loss(full, areas_t)
-    else:
-        total = lam1 * masks.sorted_area_loss(full, area)
+    total = lam1 * area_loss(full, mask, area, areas_t, cfg)
     if cfg.kernel is not None:
         lam2 = jnp.where(i >= cfg.lambda2_start, cfg.lambda2, 0.0)
         kernel = jnp.asarray(masks.ellipsoid_kernel(*cfg.kernel))

@@ -21,11 +21,12 @@ from .._filters import gaussian_filter
 from ..errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VidxaiError,
                       check_float, check_int, check_video, describe)
 from ..scoring import is_eager
+from . import _extremal_defaults as defaults
 from . import _extremal_opt as optimisation
 from . import tis as time_importance_scores
 from .extremal_result import ExtremalResult
 
-MAP_SIGMA = 10.0           # Gaussian blur (px) of the summed masks (paper 004's map)
+MAP_SIGMA = defaults.PAPER_SETTINGS["map_sigma"]  # map blur (px) at 112 px (paper 004)
 LINEAR_REWARD_GAIN = 10.0  # linear reward in units of |Phi(X)| / 10 (extremal's docstring)
 
 
@@ -102,20 +103,91 @@ class Problem(NamedTuple):
     meta: dict
 
 
-def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, lr, optimizer,
-            lambda1, lambda1_growth, regularizers, output, reward_scale, kernel=None,
-            lambda2=0.0, lambda2_start=0) -> Problem:
-    """Validate every argument once, then check ``f`` and score the whole video."""
+def check_choice(value, name: str, choices: tuple):
+    if not isinstance(value, str) or value not in choices:
+        raise ArgumentError(name, "one of " + ", ".join(repr(c) for c in choices), repr(value))
+    return value
+
+
+def check_stride(stride) -> tuple:
+    try:
+        stride = tuple(int(k) for k in stride)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError("kernel_stride", "a (1, S_H, S_W) triple of integers",
+                                describe(stride))
+    if len(stride) != 3 or min(stride) < 1:
+        raise ArgumentError("kernel_stride", "a triple of positive integers", stride)
+    return stride
+
+
+def check_reward(reward, output: str) -> str:
+    """``"log"`` (``-log p``) or ``"linear"``; ``None`` picks ``"log"`` for probabilities."""
+    if reward is None:
+        return "log" if output == "prob" else "linear"
+    reward = check_choice(reward, "reward", ("log", "linear"))
+    if reward == "log" and output != "prob":
+        raise ArgumentError("reward", f"'linear' for output {output!r} (-log needs a "
+                            "probability; pass output='prob' if f returns one)", repr(reward))
+    return reward
+
+
+def geometry(shape, seed_stride, sigma, blur_sigma, map_sigma, kernel=False,
+             kernel_stride=None):
+    """The pixel settings of a run: the user's where given, else derived from the video's
+    ``(T, H, W)`` (:mod:`~vidxai.explain._extremal_defaults`); ``kernel=False`` for the
+    methods without L_K. Returns ``(settings, derived)``."""
+    given = dict(seed_stride=seed_stride, sigma=sigma, blur_sigma=blur_sigma,
+                 map_sigma=map_sigma)
+    if kernel is not False:
+        given.update(kernel=kernel, kernel_stride=kernel_stride)
+    settings, derived = defaults.resolve(shape, given)
+    settings.update(seed_stride=check_int(settings["seed_stride"], "seed_stride", minimum=1),
+                    sigma=check_float(settings["sigma"], "sigma", 0.0, open_low=True),
+                    blur_sigma=check_float(settings["blur_sigma"], "blur_sigma", 0.0,
+                                           open_low=True),
+                    map_sigma=check_float(settings["map_sigma"], "map_sigma", 0.0))
+    if kernel is not False:
+        settings["kernel"] = check_kernel(settings["kernel"], shape)
+        if kernel_stride is None:     # follows the kernel actually used
+            settings["kernel_stride"] = derived["kernel_stride"] = defaults.kernel_stride(
+                settings["kernel"])
+        else:
+            settings["kernel_stride"] = check_stride(kernel_stride)
+    return settings, derived
+
+
+def _json(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def check_base(base: float, output: str):
+    """``Phi(X)`` must be finite (the rewards and the linear reward's scale read it), and a
+    probability when ``output="prob"``."""
+    if not np.isfinite(base):
+        raise ScoreFunctionError(f"f: expected a finite score of the video, got {base}")
+    if output == "prob" and not 0.0 <= base <= 1.0:
+        raise ArgumentError("output", "'logit' or 'raw' for a score outside [0, 1] "
+                            f"(output='prob' says f returns a probability)", base)
+
+
+def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, blur_sigma,
+            map_sigma, area_on, lr, optimizer, lambda1, lambda1_growth, regularizers, output,
+            reward, reward_scale, kernel=False, kernel_stride=None, lambda2=0.0,
+            lambda2_start=0) -> Problem:
+    """Validate every argument once, then check ``f`` and score the whole video.
+    ``kernel=False``: no L_K (EP-2D, EP-3D, TIEM); ``None``: L_K with the derived kernel."""
     if not callable(f):
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
     video = check_video(video)
     areas = check_areas(areas)
     shape = tuple(video.shape[:3])
-    kernel = check_kernel(kernel, shape)
+    settings, derived = geometry(shape, seed_stride, sigma, blur_sigma, map_sigma, kernel,
+                                 kernel_stride)
     output = getattr(f, "output", None) if output is None else output
     output = "raw" if output is None else output
-    if output not in ("prob", "logit", "raw"):
-        raise ArgumentError("output", "one of 'prob', 'logit', 'raw'", repr(output))
+    check_choice(output, "output", ("prob", "logit", "raw"))
+    reward = check_reward(reward, output)
+    check_choice(area_on, "area_on", ("frame", "full", "crop"))
     regularizers = tuple(regularizers)
     if not all(callable(r) for r in regularizers):
         raise ArgumentTypeError("regularizers", "a list of functions mask -> scalar", regularizers)
@@ -126,33 +198,38 @@ def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, lr, o
     if reward_scale is not None:
         reward_scale = check_float(reward_scale, "reward_scale", 0.0, open_low=True)
     cfg = optimisation.Config(
-        shape=shape, seed_stride=check_int(seed_stride, "seed_stride", minimum=1),
-        sigma=check_float(sigma, "sigma", 0.0, open_low=True),
+        shape=shape, seed_stride=settings["seed_stride"], sigma=settings["sigma"],
+        max_sigma=settings["blur_sigma"],
         iterations=check_int(iterations, "iterations", minimum=1),
         lambda1=check_float(lambda1, "lambda1", 0.0),
         lambda1_growth=check_float(lambda1_growth, "lambda1_growth", 0.0, open_low=True),
         lambda2=check_float(lambda2, "lambda2", 0.0),
-        lambda2_start=check_int(lambda2_start, "lambda2_start", minimum=0), kernel=kernel,
-        per_frame=per_frame, reward="log" if output == "prob" else "linear",
-        regularizers=regularizers)
+        lambda2_start=check_int(lambda2_start, "lambda2_start", minimum=0),
+        kernel=settings.get("kernel"), kernel_stride=settings.get("kernel_stride", (1, 11, 11)),
+        per_frame=per_frame, reward=reward, area_on=area_on, regularizers=regularizers)
     eager = is_eager(f, (len(areas),) + video.shape)
     base = base_score(f, video, eager)
+    check_base(base, output)
     if reward_scale is None:
-        scale = 1.0 if output == "prob" else max(abs(base), 1e-12) / LINEAR_REWARD_GAIN
+        scale = 1.0 if reward == "log" else max(abs(base), 1e-12) / LINEAR_REWARD_GAIN
     else:
         scale = 1.0 / reward_scale
     meta = {"iterations": cfg.iterations, "seed_stride": cfg.seed_stride, "sigma": cfg.sigma,
-            "lambda1": cfg.lambda1, "lambda1_growth": cfg.lambda1_growth, "output": output,
-            "reward_scale": 1.0 / scale, "eager": eager}
-    if kernel is not None:
-        meta.update(kernel=kernel, lambda2=cfg.lambda2, lambda2_start=cfg.lambda2_start)
+            "blur_sigma": cfg.max_sigma, "map_sigma": settings["map_sigma"],
+            "area_on": area_on, "lambda1": cfg.lambda1, "lambda1_growth": cfg.lambda1_growth,
+            "output": output, "reward": reward, "reward_scale": 1.0 / scale, "eager": eager,
+            "derived": {k: _json(v) for k, v in derived.items()}}
+    if cfg.kernel is not None:
+        meta.update(kernel=list(cfg.kernel), kernel_stride=list(cfg.kernel_stride),
+                    lambda2=cfg.lambda2, lambda2_start=cfg.lambda2_start)
     return Problem(video, areas, cfg, optimizer, eager, base, scale, meta)
 
 
 # ---------------------------------------------------------------------------- the run
-def final_map(kept: np.ndarray) -> np.ndarray:
-    """Sum of the area masks, blurred per frame (sigma 10 px), divided by its max (paper 004)."""
-    total = gaussian_filter(jnp.asarray(kept).sum(0), MAP_SIGMA, axes=(1, 2), mode="reflect")
+def final_map(kept: np.ndarray, sigma: float = MAP_SIGMA) -> np.ndarray:
+    """Sum of the area masks, blurred per frame (sigma 10 px at 112 px), divided by its max
+    (paper 004)."""
+    total = gaussian_filter(jnp.asarray(kept).sum(0), sigma, axes=(1, 2), mode="reflect")
     total = np.asarray(total)
     peak = total.max()
     return total / peak if peak > 0 else total
@@ -164,21 +241,37 @@ def solve(method, f, problem: Problem, progress, areas_t=None, *, tis=None, wind
     cfg, n_areas = problem.cfg, len(problem.areas)
     grid = masks.seed_grid_shape(cfg.shape[1:], cfg.seed_stride, cfg.sigma)
     seeds = jnp.ones((n_areas, cfg.shape[0]) + grid, jnp.float32)  # STEP starts from all ones
-    pyramid = masks.blur_pyramid(jnp.asarray(problem.video))
+    pyramid = masks.blur_pyramid(jnp.asarray(problem.video), levels=cfg.levels,
+                                 max_sigma=cfg.max_sigma)
     areas = jnp.asarray(problem.areas, jnp.float32)
     per_frame = jnp.repeat(areas[:, None], cfg.shape[0], 1) if areas_t is None else areas_t
     run = optimisation.optimise_eager if problem.eager else optimisation.optimise_jax
     seeds, history = run(f, seeds, pyramid, areas, jnp.asarray(per_frame, jnp.float32), cfg,
                          problem.optimizer, progress=progress, scale=problem.scale)
+    check_history(history, problem.areas)
     _, kept = optimisation.masks_from_seeds(seeds, cfg)
     scores = np.asarray(f(masks.apply_pyramid(pyramid, kept)), np.float32)
     kept = np.asarray(kept, np.float32)
     n_evals = cfg.iterations * n_areas + 1 + n_areas + extra_evals
+    meta = {**problem.meta, **meta, "kept_area": [float(m.mean()) for m in kept]}
     return ExtremalResult(
-        weights=np.zeros(0, np.float32), segmentation=None, map=final_map(kept), method=method,
-        target=getattr(f, "target", None), n_evals=n_evals, meta={**problem.meta, **meta},
+        weights=np.zeros(0, np.float32), segmentation=None,
+        map=final_map(kept, problem.meta["map_sigma"]), method=method,
+        target=getattr(f, "target", None), n_evals=n_evals, meta=meta,
         masks=kept, areas=problem.areas, scores=scores, base_score=problem.base,
         history=history, tis=tis, areas_t=areas_t, windows=windows)
+
+
+def check_history(history, areas):
+    """The objective must stay finite: a NaN or inf reward (the model's score of a masked
+    video) would leave the masks meaningless."""
+    bad = np.argwhere(~np.isfinite(np.asarray(history)))
+    if bad.size:
+        it, a = (int(v) for v in bad[0])
+        raise ScoreFunctionError(
+            f"f: expected finite scores of the masked videos, but the objective became "
+            f"{np.asarray(history)[it, a]} at iteration {it} (area {areas[a]}); check the "
+            "model for NaN / inf outputs on blurred inputs")
 
 
 def frame_areas(areas, tis) -> np.ndarray:
@@ -202,13 +295,15 @@ def check_tis(tis, t: int):
     return tis / tis.sum(), windows
 
 
-def solve_tiem(method, f, problem: Problem, progress, *, alpha, tis, removed, batch_size):
+def solve_tiem(method, f, problem: Problem, progress, *, alpha, tis, removed, batch_size,
+               window_span, negative_drops):
     """TIEM on a validated problem: TIS (computed unless given), per-frame areas, masks."""
-    spent = 0
+    spent, how = 0, {"tis_given": True}
     if tis is None:
         tis = time_importance_scores.scored_time_importance(
-            f, problem.video, alpha, removed=removed, batch_size=batch_size, progress=progress)
-        spent = tis.n_evals
+            f, problem.video, alpha, removed=removed, batch_size=batch_size, progress=progress,
+            window_span=window_span, negative_drops=negative_drops)
+        spent, how = tis.n_evals, {"window_span": window_span, "negative_drops": negative_drops}
     tis, windows = check_tis(tis, problem.video.shape[0])
     return solve(method, f, problem, progress, frame_areas(problem.areas, tis), tis=tis,
-                 windows=windows, extra_evals=spent, alpha=alpha)
+                 windows=windows, extra_evals=spent, alpha=alpha, **how)

@@ -24,7 +24,8 @@ class ExtremalResult(Explanation):
 
     ``weights`` is empty and ``segmentation`` is ``None`` (masks have no discrete features).
     ``map (T, H, W)``: the sum of the area masks, blurred per frame by a Gaussian of sigma
-    10 px, divided by its max (paper 004). ``n_evals``: videos the model scored,
+    ``meta["map_sigma"]`` (paper 004's 10 px at 112 px, scaled with the frame), divided by
+    its max. ``n_evals``: videos the model scored,
     ``iterations * A + 1 + A``: a forward + backward pass per iteration and area, the base
     score ``Phi(X)`` (on the eager path with the backward pass that checks ``f``) and the
     ``A`` final preserved scores; plus, for TIEM when it computes them, the

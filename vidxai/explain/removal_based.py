@@ -222,7 +222,12 @@ def rise(f, video, *, key, cells=(4, 7, 7), n_samples=1000, p=0.5, shift=True, r
     The map is the mean score over samples weighted by how much each voxel was kept
     (sum_i y_i M_i / sum_i M_i); ``weights`` are the same mean per grid cell (over the
     samples whose cell bit was on), with ``segmentation`` the ``cells`` grid. ``shift=True``
-    adds RISE's random sub-cell shift; ``False`` stretches the grid exactly (paper 001's code).
+    (default) adds the original RISE's random sub-cell shift (Petsiuk et al.); ``False``
+    stretches the grid exactly, as paper 001's reference code does (the paper-faithful
+    choice for 3D RISE). We keep the shift by default: without it every sample's cell edges
+    fall on the same voxels, so the map is a trilinear blend of the ``cells`` grid and
+    cannot place evidence more finely than one cell (a 16 x 112 x 112 video under the 4 x 7 x
+    7 grid: 4 frames x 16 x 16 px); the shift moves the edges by up to one cell per sample.
     Sample ``i`` comes from ``fold_in(key, i)``; the sums accumulate chunk by chunk, so memory
     does not grow with ``n_samples``.
 

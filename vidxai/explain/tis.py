@@ -6,7 +6,7 @@ paper, Eq. 1), giving the masked video ``O^{w,t'}``. Then
 
 * Eq. 2: ``p^{w,t'} = Phi(X) - Phi(O^{w,t'})``, the drop of the score when the window is
   hidden, normalised per window size by its sum over the starts (``p^w / sum(p^w)``, the
-  appendix's Algorithm 1, line 13);
+  appendix's Algorithm 1, line 13; negative drops: ``negative_drops`` below);
 * Eq. 3: ``theta^w = sum_{t'} |p^{w,t'+1} - p^{w,t'}|`` (the total variation of the row; a
   size with a single start, ``w = T``, has ``theta = 0``), and the valid sizes
   ``C = {w : theta^w > alpha * max(theta)}``;
@@ -16,28 +16,41 @@ paper, Eq. 1), giving the masked video ``O^{w,t'}``. Then
 All ``T (T + 1) / 2`` masked videos and the unmasked one are scored by the shared batched
 engine :func:`vidxai.scoring.run_batches` (``T (T + 1) / 2 + 1`` evaluations in all).
 
+Two settings where the paper's pseudocode (appendix A, Algorithm 1) and its equations
+differ, or where the paper leaves a case open, are switches:
+
+* ``window_span``: ``"w"`` (default) hides the ``w`` frames ``[t', t' + w)`` of Eq. 1 and
+  counts a window as containing exactly those frames in Eq. 4; ``"w+1"`` follows Algorithm 1,
+  whose loops (lines 8-9 and 21-23) run from ``t'`` to ``t' + w`` inclusive, i.e. hide
+  ``w + 1`` frames (clipped at the last frame) and credit them all. The default follows the
+  equations: with ``w + 1`` no window hides a single frame, so a one-frame event is never
+  measured on its own.
+* ``negative_drops``: how a window row with negative drops (hiding those frames *raises*
+  the score) is normalised. ``"signed"`` is Algorithm 1, line 13: ``p^w / sum(p^w)`` with
+  the signs kept. ``"clip"`` (default) sets negative drops to 0 before that division: a
+  window whose removal raises the score counts as unimportant, the positive drops keep their
+  proportions, and no division by a small or negative signed sum can flip the ranking or
+  blow the row up. ``"shift"`` (vidxai 0.2) subtracts the most negative drop from the whole
+  row; it also never flips, but it lifts every window by that amount, so with one strongly
+  negative window the irrelevant frames get a large share (drops (.5, .5, -.4, 0, 0) give
+  (.35, .35, 0, .15, .15)). All three agree with the paper whenever no drop is negative.
+
 Guards (the paper divides by sums that can vanish; we never return NaN or inf):
 
-* **Window rows** (Eq. 2 normalisation). Let ``d`` be the raw drops of one window size.
-  If every ``|d|`` is at most ``1e-6`` times the score scale (``max |Phi|`` over all rows,
-  at least 1e-12), the model does not react to these windows: the row becomes uniform
-  ``1 / (T - w + 1)`` (hence ``theta^w = 0``). Otherwise the row is shifted by its most
-  negative drop, ``d' = d - min(0, min d)``, and divided by its sum, ``d' / sum(d')``. When
-  every drop is non-negative (hiding frames never raises the score, the case the paper
-  describes) this is exactly the paper's ``p^w / sum(p^w)``. When some drops are negative
-  (hiding those frames raises the score), dividing by the signed sum could flip the ranking
-  (a negative sum) or blow the row up (a sum near 0); the shift keeps the order of the
-  windows (a larger drop = more important), makes the row non-negative with a positive sum,
-  and is continuous in ``d`` (a tiny negative drop from rounding changes the row by a tiny
-  amount). A row whose shifted values are all 0 (all drops equal) becomes uniform.
+* **Flat rows.** If every ``|d|`` of a window size's raw drops ``d`` is at most ``1e-6``
+  times the score scale (``max |Phi|`` over all rows, at least 1e-12), the model does not
+  react to these windows: the row becomes uniform ``1 / (T - w + 1)`` (hence
+  ``theta^w = 0``). A row whose clipped or shifted drops sum to 0 also becomes uniform.
+* **Signed rows.** With ``"signed"``, a row whose signed sum is not positive (at most the
+  flat tolerance) cannot be normalised as the paper does; it falls back to ``"clip"``. The
+  window sizes where a guard acted are listed in ``TimeImportance.guarded``.
 * **No valid size** (``max(theta) = 0``: no window size shows any temporal variation, e.g. a
   model that ignores the video or one that is invariant to which frames are hidden): the
   TIS is uniform ``1 / T`` and ``valid_sizes`` is empty.
-* **TIS normalisation**: the window rows are non-negative, so ``l`` is non-negative and,
-  over valid sizes (``theta > 0``), not all 0; ``l / sum(l)`` is taken as in the paper, with
-  the same shift / uniform fallback as a window row should the sum vanish anyway. ``tis``
-  therefore always sums to 1, is non-negative and finite (ready for TIEM's per-frame areas
-  ``a * l_t * T * H * W``, Eq. 7).
+* **TIS normalisation**: ``l / sum(l)`` as in the paper. Signed rows can make some ``l_t``
+  negative; those are set to 0 first (a frame cannot keep a negative number of pixels in
+  TIEM's Eq. 5). ``tis`` therefore always sums to 1, is non-negative and finite (ready for
+  TIEM's per-frame areas ``a * l_t * T * H * W``, Eq. 7).
 """
 from __future__ import annotations
 
@@ -46,11 +59,13 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ArgumentTypeError, check_float, check_video, describe
+from ..errors import ArgumentError, ArgumentTypeError, check_float, check_video, describe
 from ..removal import removed_video
 from ..scoring import run_batches
 
 FLAT_TOL = 1e-6    # drops below FLAT_TOL * score scale count as no reaction at all
+WINDOW_SPANS = ("w", "w+1")                     # Eq. 1 / Algorithm 1
+NEGATIVE_DROPS = ("clip", "signed", "shift")    # default / Algorithm 1 / vidxai 0.2
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,8 @@ class TimeImportance:
     ``theta``: ``(T,)`` total variation ``theta^w`` of each window size (index ``w - 1``).
     ``valid_sizes``: the window sizes ``w`` (1-based lengths) in ``C``, ascending.
     ``alpha``: the filtering ratio used. ``n_evals``: model evaluations, ``T (T+1)/2 + 1``.
+    ``window_span``, ``negative_drops``: the settings used (module docstring);
+    ``guarded``: the window sizes whose rows a guard made uniform or clipped.
     """
 
     tis: np.ndarray
@@ -72,14 +89,24 @@ class TimeImportance:
     valid_sizes: tuple
     alpha: float
     n_evals: int
+    window_span: str = "w"
+    negative_drops: str = "clip"
+    guarded: tuple = ()
 
 
-def window_rows(t: int) -> np.ndarray:
+def hidden_frames(start: int, w: int, t: int, span: str = "w") -> tuple[int, int]:
+    """``(first, stop)``: the frames ``[first, stop)`` that the window of size ``w`` starting
+    at ``start`` hides and contains: ``w`` frames (Eq. 1) or, with ``span="w+1"``,
+    Algorithm 1's ``start .. start + w`` inclusive, clipped to the ``t`` frames."""
+    return start, min(start + w + (span == "w+1"), t)
+
+
+def window_rows(t: int, span: str = "w") -> np.ndarray:
     """``(1 + T (T+1)/2, 2)`` int32 rows ``(start, stop)`` of the hidden frames: first the
     empty window (the unmasked video), then every window ordered by size, then by start."""
     rows = [(0, 0)]
     for w in range(1, t + 1):
-        rows.extend((s, s + w) for s in range(t - w + 1))
+        rows.extend(hidden_frames(s, w, t, span) for s in range(t - w + 1))
     return np.asarray(rows, dtype=np.int32)
 
 
@@ -93,21 +120,28 @@ def _window_masks(rows, aux, static):
     return jnp.broadcast_to(keep[:, :, None, None], (rows.shape[0], t, h, w))
 
 
-def _normalise(d: np.ndarray, flat_scale: float) -> np.ndarray:
-    """Shift a vector to a non-negative minimum (only if it has negative entries) and divide
-    by its sum; uniform when it is flat (see the module docstring)."""
+def _normalise(d: np.ndarray, flat_scale: float, negative: str = "clip"):
+    """``(row, guarded)``: drops ``d`` divided by their sum after the ``negative`` rule
+    (module docstring); uniform when flat. ``guarded`` says whether a guard acted."""
     n = d.size
     if np.max(np.abs(d)) <= FLAT_TOL * flat_scale:
-        return np.full(n, 1.0 / n)
-    shifted = d - min(0.0, float(d.min()))
-    total = shifted.sum()
+        return np.full(n, 1.0 / n), True
+    fallback = False
+    if negative == "signed":
+        total = d.sum()
+        if total > FLAT_TOL * flat_scale:
+            return d / total, False
+        negative, fallback = "clip", True
+    lifted = d - min(0.0, float(d.min())) if negative == "shift" else np.maximum(d, 0.0)
+    total = lifted.sum()
     if total <= 0.0:
-        return np.full(n, 1.0 / n)
-    return shifted / total
+        return np.full(n, 1.0 / n), True
+    return lifted / total, fallback
 
 
-def importance_from_scores(phi0: float, masked: np.ndarray, t: int, alpha: float):
-    """TIS, window table, theta and valid sizes from the scores (Eq. 2-4).
+def importance_from_scores(phi0: float, masked: np.ndarray, t: int, alpha: float,
+                           window_span: str = "w", negative_drops: str = "clip"):
+    """TIS, window table, theta, valid sizes and guarded sizes from the scores (Eq. 2-4).
 
     ``masked`` holds ``Phi(O^{w,t'})`` in the order of :func:`window_rows` (without the
     unmasked row). Pure NumPy (float64); used by :func:`time_importance`.
@@ -116,25 +150,29 @@ def importance_from_scores(phi0: float, masked: np.ndarray, t: int, alpha: float
     scale = max(abs(float(phi0)), float(np.max(np.abs(masked))) if masked.size else 0.0, 1e-12)
     windows = np.zeros((t, t))
     theta = np.zeros(t)
+    guarded = []
     pos = 0
     for w in range(1, t + 1):
         n = t - w + 1
         drops = float(phi0) - masked[pos:pos + n]
         pos += n
-        row = _normalise(drops, scale)
+        row, guard = _normalise(drops, scale, negative_drops)
+        if guard:
+            guarded.append(w)
         windows[w - 1, :n] = row
         theta[w - 1] = np.abs(np.diff(row)).sum()
     top = theta.max()
     valid = tuple(int(w) for w in np.flatnonzero(theta > alpha * top) + 1) if top > 0 else ()
     if not valid:
-        return np.full(t, 1.0 / t), windows, theta, ()
+        return np.full(t, 1.0 / t), windows, theta, (), tuple(guarded)
     sums, counts = np.zeros(t), np.zeros(t)
     for w in valid:
         for start in range(t - w + 1):
-            sums[start:start + w] += windows[w - 1, start]
-            counts[start:start + w] += 1
-    tis = _normalise(sums / counts, 1.0)
-    return tis, windows, theta, valid
+            first, stop = hidden_frames(start, w, t, window_span)
+            sums[first:stop] += windows[w - 1, start]
+            counts[first:stop] += 1
+    tis, _ = _normalise(sums / counts, 1.0, "clip")
+    return tis, windows, theta, valid, tuple(guarded)
 
 
 def check_alpha(alpha) -> float:
@@ -142,8 +180,17 @@ def check_alpha(alpha) -> float:
     return check_float(alpha, "alpha", 0.0, 1.0, open_high=True)
 
 
-def time_importance(f, video, *, alpha=0.8, removed=None, batch_size=32,
-                    progress=False) -> TimeImportance:
+def check_switches(window_span, negative_drops) -> tuple[str, str]:
+    """``window_span`` in ``WINDOW_SPANS`` and ``negative_drops`` in ``NEGATIVE_DROPS``."""
+    for value, name, choices in ((window_span, "window_span", WINDOW_SPANS),
+                                 (negative_drops, "negative_drops", NEGATIVE_DROPS)):
+        if not isinstance(value, str) or value not in choices:
+            raise ArgumentError(name, "one of " + ", ".join(map(repr, choices)), repr(value))
+    return window_span, negative_drops
+
+
+def time_importance(f, video, *, alpha=0.8, window_span="w", negative_drops="clip",
+                    removed=None, batch_size=32, progress=False) -> TimeImportance:
     """Time importance scores of TIEM (paper 002, Eq. 1-4) for the score function ``f``.
 
     Every window of consecutive frames is hidden (Eq. 1), the score drops are normalised per
@@ -151,11 +198,17 @@ def time_importance(f, video, *, alpha=0.8, removed=None, batch_size=32,
     each frame's score is the mean normalised drop of the kept windows containing it (Eq. 4).
 
     ``f`` maps ``(B, T, H, W, C)`` to ``(B,)``; ``video`` is ``(T, H, W, C)`` in [0, 1].
-    ``alpha`` in [0, 1) filters the window sizes (Eq. 3; 0.8 in the paper). ``removed`` is
-    what hidden frames show: a :class:`~vidxai.removal.Removal` or a video of the same shape
-    (default black, Eq. 1). The ``T (T + 1) / 2`` masked videos and the original are scored
-    in chunks of ``batch_size``; ``progress`` shows a progress bar. See the module docstring
-    for the guards against vanishing or negative normalising sums (never NaN). Returns a
+    ``alpha`` in [0, 1) filters the window sizes (Eq. 3; 0.8 in the paper).
+    ``window_span``: ``"w"`` (default, Eq. 1: a window of size ``w`` hides ``w`` frames) or
+    ``"w+1"`` (the appendix's Algorithm 1: ``w + 1`` frames). ``negative_drops``: ``"clip"``
+    (default: drops below 0 count as 0), ``"signed"`` (Algorithm 1, line 13: divide the
+    signed drops by their sum) or ``"shift"`` (vidxai 0.2: lift the row by its most negative
+    drop). ``window_span="w+1", negative_drops="signed"`` is the paper's pseudocode; the
+    module docstring says why the defaults differ. ``removed`` is what hidden frames show: a
+    :class:`~vidxai.removal.Removal` or a video of the same shape (default black, Eq. 1).
+    The ``T (T + 1) / 2`` masked videos and the original are scored in chunks of
+    ``batch_size``; ``progress`` shows a progress bar. See the module docstring for the
+    guards against vanishing or negative normalising sums (never NaN). Returns a
     :class:`TimeImportance`.
 
     References:
@@ -165,21 +218,25 @@ def time_importance(f, video, *, alpha=0.8, removed=None, batch_size=32,
     """
     if not callable(f):
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
-    return scored_time_importance(f, check_video(video), check_alpha(alpha), removed=removed,
-                                  batch_size=batch_size, progress=progress)
+    video, alpha = check_video(video), check_alpha(alpha)
+    window_span, negative_drops = check_switches(window_span, negative_drops)
+    return scored_time_importance(f, video, alpha, removed=removed, batch_size=batch_size,
+                                  progress=progress, window_span=window_span,
+                                  negative_drops=negative_drops)
 
 
-def scored_time_importance(f, video, alpha: float, *, removed, batch_size,
-                           progress) -> TimeImportance:
-    """:func:`time_importance` for an already validated float32 ``video`` and ``alpha`` (the
-    callers that validated them, such as TIEM, use this; ``removed`` and ``batch_size`` are
-    checked here, where they are used)."""
+def scored_time_importance(f, video, alpha: float, *, removed, batch_size, progress,
+                           window_span="w", negative_drops="clip") -> TimeImportance:
+    """:func:`time_importance` for an already validated float32 ``video``, ``alpha`` and
+    switches (the callers that validated them, such as TIEM, use this; ``removed`` and
+    ``batch_size`` are checked here, where they are used)."""
     removed = removed_video(removed, video)
     t, h, w = video.shape[:3]
-    rows = window_rows(t)
+    rows = window_rows(t, window_span)
     scores = run_batches(f, video, removed, _window_masks, rows, (), (t, h, w),
                          batch_size=batch_size, progress=progress, desc="TIS window maskings")
-    tis, windows, theta, valid = importance_from_scores(float(scores[0]), scores[1:], t, alpha)
+    tis, windows, theta, valid, guarded = importance_from_scores(
+        float(scores[0]), scores[1:], t, alpha, window_span, negative_drops)
     return TimeImportance(
         tis=tis.astype(np.float32),
         windows=windows.astype(np.float32),
@@ -187,4 +244,7 @@ def scored_time_importance(f, video, alpha: float, *, removed, batch_size,
         valid_sizes=valid,
         alpha=alpha,
         n_evals=int(len(rows)),
+        window_span=window_span,
+        negative_drops=negative_drops,
+        guarded=guarded,
     )
