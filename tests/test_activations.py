@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import region_reader
+from helpers import region_reader, relu_conv_net
 from vidxai import ArgumentError, ArgumentTypeError, score, segment
 from vidxai.bridge import from_torch
 from vidxai.explain import excitation_backprop, grad_cam, integrated_gradients, xrai
@@ -22,21 +22,6 @@ from vidxai.layers import flax_model
 
 SHAPE = (4, 6, 6, 3)
 K_FEAT, N_CLASSES = 4, 3
-
-
-class Act(nn.Module):
-    """ReLU as a named module, so its output is a layer."""
-
-    @nn.compact
-    def __call__(self, x):
-        return nn.relu(x)
-
-
-class TinyNet(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        a = Act(name="act")(nn.Conv(K_FEAT, (3, 3, 3), padding="SAME", name="conv")(x))
-        return nn.Dense(N_CLASSES, name="head")(a.mean(axis=(1, 2, 3)))
 
 
 class TorchTiny(torch.nn.Module):
@@ -62,7 +47,7 @@ def _channels_first(t):
 
 @pytest.fixture(scope="module")
 def nets():
-    module = TinyNet()
+    module = relu_conv_net(K_FEAT, N_CLASSES)
     variables = module.init(jax.random.key(0), jnp.zeros((1,) + SHAPE))
     jax_model = flax_model(module, variables)
     torch_model = from_torch(TorchTiny(variables["params"]).eval(), preprocess=_channels_first)
@@ -105,13 +90,7 @@ def test_grad_cam_equals_a_hand_computation_of_eq_28(nets, video, which):
 
 
 def test_grad_cam_upsamples_a_coarse_layer_in_time_and_space(video):
-    class Strided(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            a = Act(name="act")(nn.Conv(2, (2, 2, 2), strides=(2, 2, 2), name="conv")(x))
-            return nn.Dense(2, name="head")(a.mean(axis=(1, 2, 3)))
-
-    module = Strided()
+    module = relu_conv_net(2, 2, kernel=(2, 2, 2), strides=(2, 2, 2))
     m = flax_model(module, module.init(jax.random.key(1), jnp.zeros((1,) + SHAPE)))
     e = grad_cam(score(m, 0, "logit"), video, layer="act")
     assert e.attributions.shape == (2, 3, 3) and e.map.shape == SHAPE[:3]
@@ -172,13 +151,13 @@ def test_excitation_backprop_refuses_what_it_does_not_apply_to(nets, video):
     class Tanh(nn.Module):
         @nn.compact
         def __call__(self, x):
-            a = Act(name="act")(nn.Conv(2, (3, 3, 3), name="conv")(x))
+            a = nn.relu(nn.Conv(2, (3, 3, 3), name="conv")(x))
             return nn.Dense(2, name="head")(jnp.tanh(a).mean(axis=(1, 2, 3)))
 
     module = Tanh()
     m = flax_model(module, module.init(jax.random.key(2), jnp.zeros((1,) + SHAPE)))
     with pytest.raises(ArgumentError, match="^f:.*tanh"):
-        excitation_backprop(score(m, 0), video, layer="act")
+        excitation_backprop(score(m, 0), video, layer="conv")
     with pytest.raises(ArgumentTypeError, match="^f:.*torch"):
         excitation_backprop(score(nets[1], 0), video, layer="act")
 

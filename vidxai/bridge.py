@@ -33,6 +33,15 @@ forward). Gradient w.r.t. ``x`` therefore costs one no-grad forward plus one
 forward-and-backward; memory for the torch graph is held only during the backward call.
 Forward-mode differentiation (``jax.jvp``) is not supported.
 
+Intermediate layers
+-------------------
+``g.layers(sample_shape)`` lists the module's submodules whose output is a video-shaped
+activation (one probe forward pass with a forward hook on every submodule, cached), named as
+``named_modules()`` names them; ``g.tap(name)`` is a ``jax.custom_vjp`` function
+``(x, delta) -> (outputs, activation)`` whose forward hook adds ``delta`` to that
+submodule's output and whose backward runs torch autograd on ``x`` and ``delta`` (eager
+only; see :mod:`vidxai.layers`). Grad-CAM reads layers this way.
+
 Caller's responsibilities (we do not change them)
 -------------------------------------------------
 * Train/eval mode: ``from_torch`` never calls ``module.eval()``. Call it yourself; in training

@@ -8,7 +8,9 @@ keeps the total probability. We apply it to the computation from the layer to th
 neuron as JAX traced it, primitive by primitive:
 
 * convolutions and matrix products with a constant weight, sums and sum-pooling: the
-  excitation rule (``P_in = a (.) W+^T (P_out / W+ a)``);
+  excitation rule (``P_in = a (.) W+^T (P_out / W+ a)``); a sum of values that may be
+  negative (I3D averages its per-time-step logits) shares ``P`` in proportion to their
+  positive parts;
 * ReLU (``max`` / ``min`` with a constant), bias addition, scaling by a constant (batch
   norm in inference mode, the mean's division): ``P`` passes through unchanged;
 * the sum of two activations (a residual connection): ``P`` split in proportion to the
@@ -135,15 +137,17 @@ def _excite(prim, params, ins, p_out):
     if len(deps) != 1:
         _refuse(name, "both of its operands depend on the layer")
     a = deps[0].value
-    if float(jnp.min(a)) < -TOLERANCE * max(float(jnp.max(jnp.abs(a))), 1.0):
-        _refuse(name, "its input has negative values (the rule needs non-negative, ReLU-like "
-                "activations)")
     if name in ("conv_general_dilated", "dot_general"):
+        if float(jnp.min(a)) < -TOLERANCE * max(float(jnp.max(jnp.abs(a))), 1.0):
+            _refuse(name, "its input has negative values (the rule needs non-negative, "
+                    "ReLU-like activations)")
         positive = [n.value if n.dep else jnp.maximum(n.value, 0) for n in ins]
 
         def linear(v):
             return prim.bind(*[v if n.dep else w for n, w in zip(ins, positive)], **params)
     else:
+        a = jnp.maximum(a, 0)   # a sum (e.g. logits averaged over time): positive parts
+
         def linear(v):
             return prim.bind(v, **params)
     z, vjp = jax.vjp(linear, a)

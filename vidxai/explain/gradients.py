@@ -91,8 +91,8 @@ def gradient_x_input(f, video, *, target=None, progress=False) -> GradientResult
 # ----------------------------------------------------------------------------- IG
 
 def _path_points(idx, data, static):
-    video, baseline = data
-    alpha = (idx.astype(jnp.float32) + 1.0) / static      # k / m, k = 1..m
+    video, baseline, steps = data
+    alpha = (idx.astype(jnp.float32) + 1.0) / steps       # k / m, k = 1..m
     return baseline + alpha[:, None, None, None, None] * (video - baseline), None
 
 
@@ -126,8 +126,9 @@ def integrated_gradients(f, video, *, baseline=0.0, steps: int = STEPS, batch_si
     setup = run.prepare(f, video, target)
     steps = check_int(steps, "steps", minimum=1)
     base, described = check_baseline(baseline, setup.video)
-    total = run.accumulate(setup, _path_points, run.sum_valid, (setup.video, base), steps,
-                           steps, batch_size, progress=progress, desc="IG path points")
+    data = (setup.video, base, jnp.float32(steps))
+    total = run.accumulate(setup, _path_points, run.sum_valid, data, None, steps, batch_size,
+                           progress=progress, desc="IG path points")
     attributions = (setup.video - base) * total / steps
     base_score = float(np.asarray(setup.f(jnp.asarray(base)[None]))[0])
     return run.result("integrated_gradients", setup, run.channel_map(attributions), attributions,
@@ -211,12 +212,11 @@ def frame_blur(video, sigma, radius: int):
 
 
 def _blur_points(idx, data, static):
-    (video,) = data
-    steps, sigma_max, radius = static
+    video, steps, sigma_max = data
     sigmas = idx.astype(jnp.float32) * (sigma_max / steps)             # (k - 1) sigma_max / m
 
     def level(s):
-        return jax.jvp(lambda v: frame_blur(video, v, radius), (s,), (jnp.ones_like(s),))
+        return jax.jvp(lambda v: frame_blur(video, v, static), (s,), (jnp.ones_like(s),))
 
     return jax.vmap(level)(sigmas)                                     # g(X, s_k), dg/ds
 
@@ -246,9 +246,9 @@ def blur_ig(f, video, *, steps: int = STEPS, sigma_max: float | None = None,
         sigma_max = SIGMA_MAX * min(setup.video.shape[1:3]) / SIGMA_MAX_SIZE
     sigma_max = check_float(sigma_max, "sigma_max", 0.0, open_low=True)
     radius = int(math.ceil(4 * sigma_max))
-    static = (steps, sigma_max, radius)
-    total = run.accumulate(setup, _blur_points, _along_blur, (setup.video,), static, steps,
-                           batch_size, progress=progress, desc="blur levels")
+    data = (setup.video, jnp.float32(steps), jnp.float32(sigma_max))
+    total = run.accumulate(setup, _blur_points, _along_blur, data, radius, steps, batch_size,
+                           progress=progress, desc="blur levels")
     attributions = -(sigma_max / steps) * total
     blurred = frame_blur(jnp.asarray(setup.video), jnp.float32(sigma_max), radius)
     base_score = float(np.asarray(setup.f(blurred[None]))[0])
