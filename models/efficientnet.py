@@ -255,6 +255,7 @@ def _wrap(g, doc: str):
     apply.__doc__ = doc
     apply.__name__ = apply.__qualname__ = g.__name__
     apply.module, apply.differentiable, apply.vidxai_eager = g.module, True, True
+    apply.layers, apply.tap = g.layers, g.tap          # Grad-CAM reads its layers
     return apply
 
 

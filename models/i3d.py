@@ -27,6 +27,7 @@ import flax.linen as nn
 from jax import lax
 
 from vidxai.errors import ArgumentError, ArgumentTypeError, describe
+from vidxai.layers import flax_model
 
 from models.i3d_weights import match_variables, read_checkpoint
 
@@ -246,6 +247,11 @@ def check_clip(video, name: str = "video") -> None:
         )
 
 
+def _to_unit_range(video):
+    """Pixel values [0, 1] -> the network's [-1, 1]."""
+    return 2.0 * video.astype(jnp.float32) - 1.0
+
+
 class I3D(NamedTuple):
     """A loaded classifier: ``apply(video) -> logits`` plus its metadata."""
 
@@ -271,15 +277,8 @@ def load_i3d(path: str | None = None, num_frames: int = 32) -> I3D:
     """
     module = InceptionI3D()
     variables = load_variables(path, module)
-
-    @jax.jit
-    def forward(variables, video):
-        return module.apply(variables, 2.0 * video.astype(jnp.float32) - 1.0)
-
-    def apply(video):
-        check_clip(video, "video")
-        return forward(variables, video)
-
+    # a layered, jitted model (vidxai.layers.FlaxModel): Grad-CAM can read e.g. Mixed_5c
+    apply = flax_model(module, variables, preprocess=_to_unit_range, check=check_clip)
     apply.__doc__ = "Pixel-space (B, T, 224, 224, 3) video in [0, 1] -> (B, 400) Kinetics-400 logits."
     return I3D(
         apply=apply,

@@ -25,6 +25,7 @@ Weights are committed in ``models/weights/<name>.msgpack`` (flax.serialization) 
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Sequence
@@ -35,6 +36,7 @@ import jax.numpy as jnp
 from flax import serialization
 
 from vidxai.errors import ArgumentError, ArgumentTypeError, VidxaiError, describe
+from vidxai.layers import flax_model
 
 from models.base import Model
 from models.synthetic import CLASSES, DEFAULT_SHAPE
@@ -212,7 +214,7 @@ def load_small(name: str, directory: str | None = None) -> Model:
     """Load the trained small model ``name`` (one of :data:`NAMES`) as a :class:`Model`.
 
     ``apply``: ``(B, T, 64, 64, 3)`` in [0, 1] -> ``(B, K)`` logits, jitted and
-    differentiable. ``meta`` holds the training record (held-out accuracy, steps, keys)
+    differentiable, a :class:`vidxai.layers.FlaxModel` (its layers can be tapped). ``meta`` holds the training record (held-out accuracy, steps, keys)
     and ``kind``, the synthetic dataset the model reads. A missing weight file raises
     :class:`WeightsNotFoundError` (a ``FileNotFoundError``); a file that does not fit the
     architecture raises :class:`WeightsMismatchError`.
@@ -236,15 +238,8 @@ def load_small(name: str, directory: str | None = None) -> Model:
         except Exception as err:  # corrupt file: say which one
             raise WeightsMismatchError(f"{path}: not a flax msgpack file ({err})") from None
     variables = _strict_restore(template, state, path)
-
-    @jax.jit
-    def forward(variables, video):
-        return module.apply(variables, video)
-
-    def apply(video):
-        _check_batch(video, shape)
-        return forward(variables, video)
-
+    # a layered, jitted model: Grad-CAM and Excitation Backprop can read its layers
+    apply = flax_model(module, variables, check=functools.partial(_check_batch, shape=shape))
     apply.__doc__ = f"(B, T, {shape[1]}, {shape[2]}, 3) video in [0, 1] -> (B, {len(CLASSES[kind])}) logits."
     return Model(
         name=name,

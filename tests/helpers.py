@@ -79,6 +79,25 @@ def region_reader(region):
     return f
 
 
+def relu_conv_net(features=4, classes=3, kernel=(3, 3, 3), strides=(1, 1, 1)):
+    """A flax 3-D conv net: conv ("conv") -> ReLU (a module "act", so its output is a named
+    layer) -> mean over (T, H, W) -> dense logits ("head"). Layer methods read it."""
+    import flax.linen as nn
+
+    class Act(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.relu(x)
+
+    class ReluConvNet(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            z = nn.Conv(features, kernel, strides=strides, padding="SAME", name="conv")(x)
+            return nn.Dense(classes, name="head")(Act(name="act")(z).mean(axis=(1, 2, 3)))
+
+    return ReluConvNet()
+
+
 def small_grid(video, cells=(2, 2, 2)):
     return segment.grid(video, cells)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import decode_mp4
+from helpers import decode_mp4, relu_conv_net
 from models.base import Model
 from vidxai import Explanation, cli
 from vidxai.cli import zoo
@@ -31,11 +31,24 @@ def tiny_classifier():
                  min_frames=4)
 
 
+def tiny_conv_classifier():
+    """A flax conv net with a named ReLU layer "act": Grad-CAM and EB can read it."""
+    import jax
+
+    from vidxai.layers import flax_model
+
+    net = relu_conv_net(4, 3, strides=(2, 2, 2))
+    variables = net.init(jax.random.key(0), jnp.zeros((1, 8, 24, 24, 3)))
+    return Model("tinyconv", flax_model(net, variables), num_frames=8, size=(24, 24),
+                 class_names=("a", "b", "c"), min_frames=4)
+
+
 @pytest.fixture
 def tiny_zoo(monkeypatch):
-    model = tiny_classifier()
+    model, conv = tiny_classifier(), tiny_conv_classifier()
     real = zoo.registry()
     monkeypatch.setattr(zoo, "registry", lambda: {"tiny": lambda: model,
+                                                  "tinyconv": lambda: conv,
                                                   "trn-order": real["trn-order"]})
     return model
 
@@ -63,7 +76,12 @@ EXTRA = {"lime": ["--samples", "12", "--segmenter", "grid", "--cells", "2", "2",
          "step": ["--iterations", "3", "--areas", "0.1", "0.3"],
          "tiem": ["--iterations", "3", "--areas", "0.1", "0.3"],
          "tiem_lk": ["--iterations", "3", "--areas", "0.1", "0.3"],
-         "esv": []}
+         "esv": [],
+         "gradient": [], "gradient_x_input": [], "ig": ["--samples", "4"],
+         "smoothgrad": ["--samples", "3"], "smoothgrad_squared": ["--samples", "3"],
+         "blur_ig": ["--samples", "3"], "xrai": ["--samples", "2"],
+         "grad_cam": ["--layer", "act"], "excitation_backprop": []}
+MODEL = {"esv": "trn-order", "grad_cam": "tinyconv", "excitation_backprop": "tinyconv"}
 
 
 def test_every_table_entry_has_a_cli_run():
@@ -74,7 +92,7 @@ def test_every_table_entry_has_a_cli_run():
 def test_each_method_runs_from_the_cli_and_writes_what_it_says(method, tiny_zoo, clip, tmp_path,
                                                                capsys):
     out = tmp_path / method
-    model = "trn-order" if method == "esv" else "tiny"
+    model = MODEL.get(method, "tiny")
     code, stdout, err = run(["explain", str(clip), "--model", model, "--method", method,
                              "--out", str(out), *EXTRA[method]], capsys)
     assert code == 0, err
@@ -97,6 +115,13 @@ def test_each_method_runs_from_the_cli_and_writes_what_it_says(method, tiny_zoo,
     else:
         assert decode_mp4(out / "overlay.mp4").shape[:2] == (8, 24 + 14)   # frame + caption
         assert summary["score"] == pytest.approx(e.meta["score"])
+    if method == "ig":
+        assert e.meta["steps"] == 4 and summary["completeness"] == e.meta["completeness"]
+        assert "completeness gap" in stdout
+    if spec.family == "gradient" and method not in ("grad_cam", "excitation_backprop"):
+        assert e.attributions.shape == (8, 24, 24, 3)
+    if method == "grad_cam":
+        assert summary["layer"] == "act" and "layer act" in stdout
 
 
 @pytest.mark.parametrize("args, flag", [
@@ -105,12 +130,31 @@ def test_each_method_runs_from_the_cli_and_writes_what_it_says(method, tiny_zoo,
     (["--method", "step", "--removal", "gray"], "--removal"),
     (["--method", "rise", "--segments", "9"], "--segments"),
     (["--method", "occlusion", "--iterations", "9"], "--iterations"),
+    (["--method", "ig", "--layer", "act"], "--layer"),
+    (["--method", "grad_cam", "--samples", "5"], "--samples"),
+    (["--method", "ig", "--removal", "gray"], "--removal"),
 ])
 def test_options_that_do_not_apply_are_errors_naming_the_flag(args, flag, tiny_zoo, clip,
                                                               tmp_path, capsys):
     code, _, err = run(["explain", str(clip), "--model", "tiny", "--out", str(tmp_path), *args],
                        capsys)
     assert code == 2 and f"error: {flag}:" in err and "--method" in err
+
+
+@pytest.mark.parametrize("args, flag, words", [
+    (["--method", "grad_cam", "--layer", "nope"], "--layer", "'act'"),
+    (["--method", "ig", "--samples", "0"], "--samples", ">= 1"),
+])
+def test_bad_gradient_flags_name_the_flag(args, flag, words, tiny_zoo, clip, tmp_path, capsys):
+    code, _, err = run(["explain", str(clip), "--model", "tinyconv", "--out", str(tmp_path),
+                        *args], capsys)
+    assert code == 2 and f"error: {flag}:" in err and words in err
+
+
+def test_grad_cam_on_a_model_without_layers_says_what_it_needs(tiny_zoo, clip, tmp_path, capsys):
+    code, _, err = run(["explain", str(clip), "--model", "tiny", "--method", "grad_cam",
+                        "--out", str(tmp_path)], capsys)
+    assert code == 2 and "named layers" in err
 
 
 def test_esv_on_a_model_without_frame_subsets_names_the_model(tiny_zoo, clip, tmp_path, capsys):

@@ -33,6 +33,15 @@ forward). Gradient w.r.t. ``x`` therefore costs one no-grad forward plus one
 forward-and-backward; memory for the torch graph is held only during the backward call.
 Forward-mode differentiation (``jax.jvp``) is not supported.
 
+Intermediate layers
+-------------------
+``g.layers(sample_shape)`` lists the module's submodules whose output is a video-shaped
+activation (one probe forward pass with a forward hook on every submodule, cached), named as
+``named_modules()`` names them; ``g.tap(name)`` is a ``jax.custom_vjp`` function
+``(x, delta) -> (outputs, activation)`` whose forward hook adds ``delta`` to that
+submodule's output and whose backward runs torch autograd on ``x`` and ``delta`` (eager
+only; see :mod:`vidxai.layers`). Grad-CAM reads layers this way.
+
 Caller's responsibilities (we do not change them)
 -------------------------------------------------
 * Train/eval mode: ``from_torch`` never calls ``module.eval()``. Call it yourself; in training
@@ -53,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
+from . import _bridge_layers
 from .errors import ArgumentError, ArgumentTypeError, ScoreFunctionError, check_int, describe
 from .scoring import note_host_call
 
@@ -186,6 +196,10 @@ class TorchFunction:
         self._held = None  # (first tensor's device, devices of all of them), see _held_devices
         self.device = None if device is None else self._explicit_device(device)
         self._probe = functools.lru_cache(maxsize=64)(self._output_tail)
+        self._layer_probe = functools.lru_cache(maxsize=16)(
+            lambda shape, where: _bridge_layers.probe(self, shape))
+        self._taps = functools.lru_cache(maxsize=32)(
+            functools.partial(_bridge_layers.make_tap, self, to_torch, to_jax))
         self.jax_function = jax.custom_vjp(self._primal)
         self.jax_function.defvjp(self._primal_and_input, self._vjp)
         name = getattr(module, "__name__", type(module).__name__)
@@ -201,6 +215,20 @@ class TorchFunction:
         if _is_traced(x):
             return self.jax_function(x)
         return self._eager_forward(x)
+
+    # ---- intermediate layers (forward hooks, see vidxai/_bridge_layers.py)
+
+    def layers(self, sample_shape) -> dict:
+        """The module's readable layers ``{name: vidxai.layers.LayerInfo}`` for videos of
+        ``sample_shape``, named as ``named_modules()`` names them, in call order (one probe
+        forward pass with hooks per shape and device, cached)."""
+        return self._layer_probe(tuple(int(s) for s in sample_shape), str(self._host_target()))
+
+    def tap(self, layer: str):
+        """``g(x, delta) -> (outputs, activation (B, T', H', W', C))`` with ``delta`` added to
+        the output of submodule ``layer`` by a forward hook; differentiable in ``x`` and
+        ``delta`` (torch autograd); eager only (see :mod:`vidxai.layers`)."""
+        return self._taps(layer)
 
     # ---- devices
 

@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, check_int,
-                     check_video, describe)
+from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VidxaiError,
+                     check_int, check_video, describe)
 from .removal import Removal, black, compose, segment_mask, soften
 from .segment import Segmentation
 
@@ -47,7 +47,8 @@ def score(model, target: int | None = None, output: str = "prob"):
 
     ``output="prob"``: softmax probability of ``target``; ``"logit"``: its logit; ``"raw"``:
     the model output itself when it is already ``(B,)`` (regressors), else column ``target``.
-    The target is checked against the model's number of classes on first call.
+    The target is checked against the model's number of classes on first call. The result
+    carries ``f.target``, ``f.output``, ``f.model`` and ``f.head`` (model outputs -> scores).
     """
     if not callable(model):
         raise ArgumentTypeError("model", "a callable (B, T, H, W, C) -> (B, K)", describe(model))
@@ -58,8 +59,7 @@ def score(model, target: int | None = None, output: str = "prob"):
     elif output != "raw":
         raise ArgumentError("target", f"a class index for output={output!r}", None)
 
-    def f(x):
-        out = model(x)
+    def head(out):
         if output == "raw" and out.ndim == 1:
             return out
         if out.ndim != 2:
@@ -70,8 +70,12 @@ def score(model, target: int | None = None, output: str = "prob"):
             return jax.nn.softmax(out, axis=-1)[:, target]
         return out[:, target]
 
-    f.target = target
-    f.output = output
+    def f(x):
+        return head(model(x))
+
+    # model and head stay reachable: layer methods (Grad-CAM) tap the model's layers and
+    # apply the same head to its output
+    f.target, f.output, f.model, f.head = target, output, model, head
     f.vidxai_eager = bool(getattr(model, "vidxai_eager", False))
     f.differentiable = bool(getattr(model, "differentiable", True))
     return f
@@ -121,6 +125,53 @@ def _eager_kind(f, example_shape) -> str | None:
     finally:
         _HOST_CALLS.reset(token)
     return "bridge" if seen else None
+
+
+GRADIENTS_NEEDED = ("a differentiable score function: a JAX function (jax.grad works through "
+                    "it) or a torch model bridged with vidxai.bridge.from_torch (a plain numpy "
+                    "function has no gradients)")
+
+
+def check_differentiable(f, video, batch: int = 1) -> tuple[float, bool]:
+    """``(Phi(X), eager)`` once ``f`` is known to be differentiable, the one check shared by
+    every method that needs input gradients (extremal masks, gradient baselines).
+
+    ``f`` must not declare ``f.differentiable = False`` and a vector-Jacobian product must
+    work: on the eager path (torch bridge, or a function JAX cannot trace) one forward +
+    backward pass, which also gives ``Phi(X)``; on the JAX path an abstract trace of the
+    gradient, made once per function and shape (cached), then one forward pass. ``eager``
+    says whether ``f`` runs outside ``jax.jit`` (:func:`is_eager` on a batch of ``batch``).
+    Raises :class:`ArgumentError` naming ``f`` otherwise, and
+    :class:`ScoreFunctionError` when ``f`` does not return one score per video.
+    """
+    if getattr(f, "differentiable", True) is False:
+        raise ArgumentError("f", GRADIENTS_NEEDED, "a function with f.differentiable = False")
+    eager = is_eager(f, (batch,) + tuple(video.shape))
+    one = jnp.asarray(video)[None]
+    try:
+        if eager:
+            out, vjp = jax.vjp(f, one)
+            vjp(jnp.ones_like(out))
+        else:
+            out = _abstract_gradient(f, tuple(one.shape))
+    except VidxaiError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure of the gradient is the user's f
+        raise ArgumentError("f", GRADIENTS_NEEDED, f"{type(err).__name__}: {err}") from err
+    if tuple(out.shape) != (1,):
+        raise ScoreFunctionError(
+            f"f: expected scores of shape (1,), got {tuple(out.shape)} (wrap a classifier with "
+            "vidxai.score(model, target), or pass target=)")
+    return float(np.asarray(out if eager else f(one))[0]), eager
+
+
+@functools.lru_cache(maxsize=64)
+def _abstract_gradient(f, shape):
+    """The output shape of ``f`` on a float32 batch of ``shape``, after tracing its gradient
+    (abstractly: nothing runs); raises what the tracing raises."""
+    spec = jax.ShapeDtypeStruct(shape, jnp.float32)
+    jax.eval_shape(jax.grad(lambda x: jnp.sum(f(x))), spec)
+    return jax.eval_shape(f, spec)
 
 
 def _perturb(video, removed, params, aux, mask_fn, static, edge_sigma):

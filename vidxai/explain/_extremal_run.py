@@ -1,26 +1,25 @@
 """Validation and the run shared by the extremal methods of :mod:`vidxai.explain.extremal`.
 
 :func:`prepare` validates every argument once (the public functions call nothing else that
-validates), checks that ``f`` is differentiable and scores the whole video; :func:`solve`
+validates), checks that ``f`` is differentiable and scores the whole video
+(:func:`vidxai.scoring.check_differentiable`); :func:`solve`
 optimises the masks (:mod:`vidxai.explain._extremal_opt`) and builds the
 :class:`~vidxai.explain.extremal_result.ExtremalResult`; :func:`solve_tiem` adds TIEM's
 time importance scores and per-frame areas (paper 002 Eq. 1-7).
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from .. import masks
 from .._filters import gaussian_filter
-from ..errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VidxaiError,
-                      check_float, check_int, check_video, describe)
-from ..scoring import is_eager
+from ..errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, check_float,
+                      check_int, check_video, describe)
+from ..scoring import check_differentiable
 from . import _extremal_defaults as defaults
 from . import _extremal_opt as optimisation
 from . import tis as time_importance_scores
@@ -56,38 +55,6 @@ def check_kernel(kernel, shape):
         raise ArgumentError("kernel", f"a kernel no larger than the video {tuple(shape)}", kernel)
     masks.ellipsoid_kernel(*kernel)
     return kernel
-
-
-def base_score(f, video, eager: bool) -> float:
-    """``Phi(X)``, once ``f`` is known to be differentiable: declared so, and a
-    vector-Jacobian product works (on the eager path one forward + backward pass, which also
-    gives ``Phi(X)``; on the JAX path an abstract trace, made once per function and shape)."""
-    if getattr(f, "differentiable", True) is False:
-        raise ArgumentError("f", "a differentiable score function (f.differentiable is False)")
-    batch = jnp.asarray(video)[None]
-    try:
-        if eager:
-            out, vjp = jax.vjp(f, batch)
-            vjp(jnp.ones_like(out))
-        else:
-            out = _abstract_gradient(f, tuple(batch.shape))
-    except VidxaiError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any failure of the gradient is the user's f
-        raise ArgumentError("f", "a score function that JAX can differentiate",
-                            f"{type(err).__name__}: {err}") from err
-    if tuple(out.shape) != (1,):
-        raise ScoreFunctionError(f"f: expected scores of shape (1,), got {tuple(out.shape)}")
-    return float(np.asarray(out if eager else f(batch))[0])
-
-
-@functools.lru_cache(maxsize=64)
-def _abstract_gradient(f, shape):
-    """The output shape of ``f`` on a float32 batch of ``shape``, after tracing its gradient
-    (abstractly: nothing runs); raises what the tracing raises."""
-    spec = jax.ShapeDtypeStruct(shape, jnp.float32)
-    jax.eval_shape(jax.grad(lambda x: jnp.sum(f(x))), spec)
-    return jax.eval_shape(f, spec)
 
 
 class Problem(NamedTuple):
@@ -167,7 +134,7 @@ def check_base(base: float, output: str):
         raise ScoreFunctionError(f"f: expected a finite score of the video, got {base}")
     if output == "prob" and not 0.0 <= base <= 1.0:
         raise ArgumentError("output", "'logit' or 'raw' for a score outside [0, 1] "
-                            f"(output='prob' says f returns a probability)", base)
+                            "(output='prob' says f returns a probability)", base)
 
 
 def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, blur_sigma,
@@ -207,8 +174,7 @@ def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, blur_
         lambda2_start=check_int(lambda2_start, "lambda2_start", minimum=0),
         kernel=settings.get("kernel"), kernel_stride=settings.get("kernel_stride", (1, 11, 11)),
         per_frame=per_frame, reward=reward, area_on=area_on, regularizers=regularizers)
-    eager = is_eager(f, (len(areas),) + video.shape)
-    base = base_score(f, video, eager)
+    base, eager = check_differentiable(f, video, batch=len(areas))
     check_base(base, output)
     if reward_scale is None:
         scale = 1.0 if reward == "log" else max(abs(base), 1e-12) / LINEAR_REWARD_GAIN

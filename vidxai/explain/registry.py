@@ -5,6 +5,7 @@ table and the tests read this table. Adding a method is one function plus one en
 ``options`` maps the command-line options that apply to the method onto its keyword
 arguments, ``needs`` names the inputs the caller must supply besides the score function
 and the video (``segmentation``, ``key``, ``gradients``: a differentiable score function,
+``layers``: a model whose intermediate layers can be read (:mod:`vidxai.layers`),
 ``frame_value``: a model that scores subsets of frames).
 """
 from __future__ import annotations
@@ -59,6 +60,9 @@ def _table() -> dict[str, Method]:
     samples = {"samples": "n_samples"}
     masks = {"areas": "areas", "iterations": "iterations"}
     grads = frozenset({"gradients"})
+    gr, act = "vidxai.explain.gradients:", "vidxai.explain.activations:"
+    steps, noise = {"samples": "steps"}, {"samples": "n_samples"}
+    layers = frozenset({"gradients", "layers"})
     rows = [
         Method("lime", rb + "lime", "removal", "001", "ridge surrogate on random supervoxel "
                "coalitions (3D LIME)", seg_key, samples),
@@ -84,6 +88,25 @@ def _table() -> dict[str, Method]:
                "loss L_K", grads, masks),
         Method("esv", "vidxai.explain.esv:esv", "shapley", "003", "Element Shapley Values of the frames "
                "(exact up to 16 frames, else sampled)", frozenset({"frame_value", "key"})),
+        Method("gradient", gr + "gradient", "gradient", "004", "gradient of the score with "
+               "respect to the input (G)", grads),
+        Method("gradient_x_input", gr + "gradient_x_input", "gradient", "004", "gradient times "
+               "input (G*I)", grads),
+        Method("ig", gr + "integrated_gradients", "gradient", "004", "integrated gradients from "
+               "a black video, 50 path points (IG)", grads, steps),
+        Method("smoothgrad", gr + "smoothgrad", "gradient", "004", "mean gradient over 50 noisy "
+               "copies of the video (SG)", grads | {"key"}, noise),
+        Method("smoothgrad_squared", gr + "smoothgrad_squared", "gradient", "004", "mean squared "
+               "gradient over 50 noisy copies (SG2)", grads | {"key"}, noise),
+        Method("blur_ig", gr + "blur_ig", "gradient", "004", "integrated gradients along "
+               "per-frame Gaussian blurs (Blur IG)", grads, steps),
+        Method("xrai", "vidxai.explain.xrai:xrai", "gradient", "004", "IG summed over SLIC "
+               "supervoxels at 6 levels, regions ranked by gain (XRAI)", grads, steps),
+        Method("grad_cam", act + "grad_cam", "gradient", "004", "gradient-weighted activations "
+               "of a layer, up-sampled (Grad-CAM)", layers, {"layer": "layer"}),
+        Method("excitation_backprop", act + "excitation_backprop", "gradient", "004", "marginal "
+               "winning probabilities at a layer of a ReLU network (EB)", layers,
+               {"layer": "layer"}),
     ]
     return {m.name: m for m in rows}
 
