@@ -2,7 +2,9 @@
 
 A :class:`Segmentation` maps every voxel ``(t, h, w)`` to one of ``n`` features; removal-based
 methods keep or remove whole features. Segmenters: :func:`grid` (cuboid cells), :func:`slic`
-(skimage SLIC supervoxels) and :func:`frames` (one feature per frame).
+(skimage SLIC supervoxels), :func:`frames` (one feature per frame) and :func:`masklets`
+(SAM 2 masklets, paper 000; module :mod:`.masklets`), with :func:`collapse_frames` (module
+:mod:`.collapse`) to find where tracked segments collapse.
 """
 from __future__ import annotations
 
@@ -119,4 +121,8 @@ def slic(video, n_segments: int = 200, compactness: float = 20.0, spacing=(0.2, 
     return relabel(labels)
 
 
-__all__ = ["Segmentation", "relabel", "grid", "frames", "slic"]
+from .collapse import collapse_frames  # noqa: E402  (modules below use Segmentation)
+from .masklets import Masklets, masklets  # noqa: E402
+
+__all__ = ["Segmentation", "relabel", "grid", "frames", "slic", "masklets", "Masklets",
+           "collapse_frames"]
