@@ -118,8 +118,15 @@ def generate(predictor, frame: np.ndarray, settings: dict) -> list[np.ndarray]:
     import torch
 
     gen = _mask_generator(predictor, tuple(sorted(settings.items())))
-    with torch.inference_mode(), _sam2.autocast(predictor.device):
-        found = gen.generate(frame)
+    try:
+        with torch.inference_mode(), _sam2.autocast(predictor.device):
+            found = gen.generate(frame)
+    except IndexError:
+        # sam2 1.1.0's NMS across crops (crop_n_layers > 0) indexes an empty (0, 0) box
+        # tensor when no crop kept a mask: that is "no mask", nothing else can raise there
+        if gen.crop_n_layers == 0:
+            raise
+        found = []
     found.sort(key=lambda a: (-a["predicted_iou"], -a["area"]))
     return [np.asarray(a["segmentation"], bool) for a in found]
 
