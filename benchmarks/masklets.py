@@ -10,8 +10,10 @@ weights take the same network time as real ones; with real weights the masks tha
 thresholds add their encoding and NMS to the generation time. Prints per length: objects
 tracked, seconds for mask generation, propagation (image encoder + tracking) and assembly,
 total, and the peak resident memory above the process's memory after loading SAM 2.
+Re-segmentation at collapses is off unless ``--resegment`` (random weights collapse at
+random frames, and each re-run of the generator costs as much as the first).
 
-    python benchmarks/masklets.py [--lengths 16 64 300] [--size 224] [--image-size 256]
+    python benchmarks/masklets.py [--lengths 16 64 300] [--size 112] [--image-size 128]
                                   [--objects 8] [--device cpu] [--sam2-checkpoint PT]
 """
 from __future__ import annotations
@@ -63,7 +65,7 @@ def one(args) -> dict:
     seg = segment.masklets(video, checkpoint=checkpoint, image_size=args.image_size,
                            device=args.device, generator=GENERATOR, automatic=True,
                            prompts=tiling_boxes(args.objects, args.size, args.size),
-                           progress=False)
+                           resegment=args.resegment, progress=False)
     total = time.perf_counter() - start
     return {"frames": args.length, "objects": seg.info["objects"], "segments": seg.n,
             **seg.info["seconds"], "total": round(total, 2), "peak_mb": round(rss_mb() - base),
@@ -73,9 +75,12 @@ def one(args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lengths", type=int, nargs="+", default=[16, 64, 300])
-    p.add_argument("--size", type=int, default=224, help="frame side in pixels (default 224)")
-    p.add_argument("--image-size", type=int, default=256,
-                   help="SAM 2's input side (default 256; the paper's model uses 1024)")
+    p.add_argument("--size", type=int, default=112, help="frame side in pixels (default 112)")
+    p.add_argument("--image-size", type=int, default=128,
+                   help="SAM 2's input side (default 128; the paper's model uses 1024)")
+    p.add_argument("--resegment", action="store_true",
+                   help="re-run the generator at collapse frames (default: off, so that the "
+                        "lengths do the same work per frame)")
     p.add_argument("--objects", type=int, default=8,
                    help="box prompts tracked besides the generated masks (default 8)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if seen, else cpu)")
@@ -97,7 +102,7 @@ def main(argv=None) -> int:
     for length in args.lengths:
         child = [sys.executable, __file__, "--length", str(length), "--size", str(args.size),
                  "--image-size", str(args.image_size), "--objects", str(args.objects),
-                 "--device", device]
+                 "--device", device] + (["--resegment"] if args.resegment else [])
         if args.sam2_checkpoint:
             child += ["--sam2-checkpoint", args.sam2_checkpoint]
         out = subprocess.run(child, check=True, capture_output=True, text=True).stdout

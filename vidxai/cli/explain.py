@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .. import removal, scoring, segment, __version__
+from .. import removal, scoring, __version__
 from ..errors import ArgumentError
 from ..explain import registry
 from . import outputs, segmenting, zoo

@@ -27,7 +27,8 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, SegmentationWarning, check_int, \
     check_video, describe
-from . import Segmentation, _sam2
+from . import _sam2
+from .base import Segmentation
 from .collapse import collapse_frames
 from .prompts import check_prompts
 
@@ -254,7 +255,7 @@ def masklets(video, *, checkpoint, config: str | None = None, stride: int = 2,
     """
     from tqdm.auto import tqdm
 
-    from ..scoring import bar_disabled
+    from .._progress import bar_disabled
 
     video, stride, max_objects = _validate(video, stride, max_objects)
     t, h, w = video.shape[:3]
