@@ -268,7 +268,7 @@ def masklets(video, *, checkpoint, config: str | None = None, stride: int = 2,
     board, times, objects, redone = Board(len(kept), h, w), {"generation": 0.0}, 0, []
     with tqdm(total=0, desc="SAM 2 masklets", unit="frame", disable=bar_disabled(progress)) as bar:
         def run(start, found, both):
-            bar.total += (len(kept) - start) + (start if both else 0)
+            bar.total += (len(kept) - start) + (start + 1 if both and start > 0 else 0)
             bar.refresh()
             return track(predictor, frames, (h, w), start, found, objects, board, both, bar)
 
