@@ -217,34 +217,50 @@ def test_resegmentation_adds_masklets_that_start_at_the_cut(monkeypatch):
     assert np.all(flat.labels[6:] == 0) and np.all(flat.labels[:6] > 0)
 
 
-def test_k_boxes_give_k_masklets_and_unassigned(tmp_path):
-    # catches: prompts dropped or merged, objects numbered from 0 over the unassigned label;
-    # also loads a checkpoint file the test wrote (random weights of another seed)
+@pytest.fixture(scope="module")
+def checkpoint_file(tmp_path_factory):
+    """A SAM 2 checkpoint the test writes: the random weights moved by seeded noise."""
     import torch
 
     predictor, _ = _sam2.load("random", image_size=64, device="cpu")
-    weights = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
-               for k, v in predictor.state_dict().items()}
-    path = tmp_path / "mine.pt"
+    rng = torch.Generator().manual_seed(1)
+    weights = {k: v + 0.01 * torch.randn(v.shape, generator=rng, dtype=v.dtype)
+               if v.is_floating_point() else v for k, v in predictor.state_dict().items()}
+    path = tmp_path_factory.mktemp("ckpt") / "mine.pt"
     torch.save({"model": weights}, path)
-    loaded, _ = _sam2.load(path, image_size=64, device="cpu")
+    return path, weights
+
+
+def test_a_checkpoint_file_is_loaded_exactly(checkpoint_file):
+    # catches: weights silently left random (a non-strict load), a cached model of other weights
+    import torch
+
+    path, weights = checkpoint_file
+    loaded, config = _sam2.load(path, image_size=64, device="cpu")
+    assert config.endswith("sam2.1_hiera_t.yaml")
     for name, value in loaded.state_dict().items():
         torch.testing.assert_close(value, weights[name], rtol=0, atol=0)
+
+
+def test_k_boxes_give_k_masklets_and_unassigned():
+    # catches: prompts dropped or merged, objects numbered from 0 over the unassigned label
+    # (random weights from the fixed seed: each box's object wins some pixels here)
     boxes = [{"box": [2, 2, 20, 20]}, {"box": [30, 30, 60, 60]}, {"box": [5, 40, 25, 60]}]
-    seg = segment.masklets(cut_video(t=4), prompts=boxes, checkpoint=str(path), image_size=64,
-                           progress=False)
+    seg = segment.masklets(cut_video(t=4), prompts=boxes, **FAST)
     assert seg.n == 4 and seg.unassigned == 0 and seg.info["objects"] == 3
 
 
-def test_mask_prompts_become_their_masklets_on_their_frames():
+def test_mask_prompts_become_their_masklets_on_their_frames(checkpoint_file):
     # catches: masks placed on the wrong frame, prompt frames off the stride grid skipped,
-    # x / y swapped
+    # x / y swapped (on its own frame a mask prompt is its output, whatever the weights:
+    # run with the checkpoint file the test wrote)
     video = cut_video(t=4)
     a = np.zeros((64, 64), bool)
     a[4:24, 8:40] = True
     b = np.zeros((64, 64), bool)
     b[40:60, 30:62] = True
-    seg = segment.masklets(video, prompts=[{"mask": a}, {"mask": b, "frame": 1}], **FAST)
+    seg = segment.masklets(video, prompts=[{"mask": a}, {"mask": b, "frame": 1}],
+                           **{**FAST, "checkpoint": str(checkpoint_file[0])})
     assert seg.info["segmented_frames"] == [0, 1, 2] and seg.unassigned == 0
     for mask, frame in ((a, 0), (b, 1)):
         label = np.bincount(seg.labels[frame][mask]).argmax()
