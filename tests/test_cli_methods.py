@@ -216,7 +216,7 @@ def _subcommands():
     return sub.choices
 
 
-@pytest.mark.parametrize("command", ["explain", "evaluate", "models", "methods"])
+@pytest.mark.parametrize("command", ["explain", "segment", "evaluate", "models", "methods"])
 def test_every_option_has_help_that_shows_its_default(command):
     for action in _subcommands()[command]._actions:
         if isinstance(action, argparse._HelpAction):

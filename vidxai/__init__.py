@@ -7,13 +7,14 @@ their table), ``metrics`` (evaluation) and ``viz`` (pictures). ``import vidxai``
 JAX is imported with the first stage that needs it.
 """
 from .errors import (ArgumentError, ArgumentTypeError, ExplanationWarning, ScoreFunctionError,
-                     VideoFileError, VidxaiError)
+                     SegmentationWarning, VideoFileError, VidxaiError)
 from .explanation import Explanation
 from .segment import Segmentation
 
 __version__ = "0.2.0"
 
 __all__ = ["ArgumentError", "ArgumentTypeError", "ExplanationWarning", "ScoreFunctionError",
+           "SegmentationWarning",
            "VideoFileError", "VidxaiError", "Explanation", "Segmentation", "evaluate", "score",
            "__version__"]
 

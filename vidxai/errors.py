@@ -142,3 +142,8 @@ def check_shape3(value, name: str) -> tuple[int, int, int]:
 class ExplanationWarning(UserWarning):
     """An explanation was computed but may carry little signal (poor surrogate fit, scores
     that hardly vary, an upscaled input); the reason is also stored in ``meta["warnings"]``."""
+
+
+class SegmentationWarning(UserWarning):
+    """A segmentation was computed but is degenerate (e.g. SAM 2 found no mask, so the whole
+    video is one segment)."""

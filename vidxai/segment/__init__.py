@@ -2,70 +2,16 @@
 
 A :class:`Segmentation` maps every voxel ``(t, h, w)`` to one of ``n`` features; removal-based
 methods keep or remove whole features. Segmenters: :func:`grid` (cuboid cells), :func:`slic`
-(skimage SLIC supervoxels) and :func:`frames` (one feature per frame).
+(skimage SLIC supervoxels), :func:`frames` (one feature per frame) and :func:`masklets`
+(SAM 2 masklets, paper 000; module :mod:`.masklets`), with :func:`collapse_frames` (module
+:mod:`.collapse`) to find where tracked segments collapse.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError, check_shape3, check_video, describe
-from ..errors import check_float, check_int
-
-
-@dataclass(frozen=True, eq=False)
-class Segmentation:
-    """``labels``: int32 ``(T, H, W)`` with every value in ``0..n-1`` used; ``n`` features."""
-
-    labels: np.ndarray
-    n: int
-
-    def __post_init__(self):
-        labels = self.labels
-        if not hasattr(labels, "shape") or len(labels.shape) != 3:
-            raise ArgumentError("labels", "an integer array of shape (T, H, W)", describe(labels))
-        if not np.issubdtype(np.dtype(labels.dtype), np.integer):
-            raise ArgumentTypeError("labels", "an integer array", describe(labels))
-        n = check_int(self.n, "n", minimum=1)
-        if min(labels.shape) < 1:
-            raise ArgumentError("labels", "a non-empty (T, H, W) array", describe(labels))
-        labels = np.array(labels, dtype=np.int32)  # private copy: the caller's array stays theirs
-        present = np.unique(labels)
-        if present[0] < 0 or present[-1] >= n:
-            raise ArgumentError("labels", f"values in 0..{n - 1}", f"range {present[0]}..{present[-1]}")
-        if present.size != n:
-            raise ArgumentError(
-                "labels", f"contiguous labels using every value 0..{n - 1}",
-                f"{present.size} distinct values (use segment.relabel)",
-            )
-        labels.setflags(write=False)
-        object.__setattr__(self, "labels", labels)
-        object.__setattr__(self, "n", n)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.labels.shape)
-
-    def sizes(self) -> np.ndarray:
-        """Number of voxels of each feature, ``(n,)``."""
-        return np.bincount(self.labels.ravel(), minlength=self.n)
-
-    def check_matches(self, video, name: str = "segmentation") -> None:
-        """Raise if this segmentation does not cover ``video``'s ``(T, H, W)``."""
-        if tuple(video.shape[:3]) != self.shape:
-            raise ArgumentError(
-                name, f"labels of shape {tuple(video.shape[:3])} (the video's T, H, W)", self.shape
-            )
-
-
-def relabel(labels) -> Segmentation:
-    """Make arbitrary integer labels contiguous from 0 (order of first label value kept)."""
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise ArgumentError("labels", "an integer array of shape (T, H, W)", describe(labels))
-    values, inverse = np.unique(labels, return_inverse=True)
-    return Segmentation(inverse.reshape(labels.shape).astype(np.int32), int(values.size))
+from ..errors import ArgumentError, check_float, check_int, check_shape3, check_video
+from .base import Segmentation, relabel
 
 
 def _shape_of(shape_or_video) -> tuple[int, int, int]:
@@ -119,4 +65,8 @@ def slic(video, n_segments: int = 200, compactness: float = 20.0, spacing=(0.2, 
     return relabel(labels)
 
 
-__all__ = ["Segmentation", "relabel", "grid", "frames", "slic"]
+from .collapse import collapse_frames  # noqa: E402  (modules below use Segmentation)
+from .masklets import Masklets, masklets  # noqa: E402
+
+__all__ = ["Segmentation", "relabel", "grid", "frames", "slic", "masklets", "Masklets",
+           "collapse_frames"]
