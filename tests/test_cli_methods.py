@@ -251,3 +251,13 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--version"])
     assert exit_.value.code == 0 and re.match(r"vidxai \d+\.\d+", capsys.readouterr().out)
+
+
+def test_methods_listing_one_aligned_line_per_method(capsys):
+    assert cli.main(["methods"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(registry.methods())
+    # the family column starts at the same place on every line, long names included
+    starts = {line.index(m.family, len(m.name)) for line, m in
+              zip(lines, registry.methods().values())}
+    assert len(starts) == 1

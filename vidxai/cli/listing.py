@@ -6,9 +6,13 @@ from . import zoo
 
 
 def cmd_methods(_args) -> int:
-    for m in registry.methods().values():
-        needs = ", ".join(sorted(m.needs)) or "-"
-        print(f"{m.name:<12} {m.family:<9} paper {m.paper}  needs {needs:<22} {m.summary}")
+    table = registry.methods().values()
+    width = max(len(m.name) for m in table)
+    needs = {m.name: ", ".join(sorted(m.needs)) or "-" for m in table}
+    needs_width = max(len(n) for n in needs.values())
+    for m in table:
+        print(f"{m.name:<{width}} {m.family:<9} paper {m.paper}  "
+              f"needs {needs[m.name]:<{needs_width}} {m.summary}")
     return 0
 
 
