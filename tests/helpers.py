@@ -103,6 +103,14 @@ def small_grid(video, cells=(2, 2, 2)):
 
 
 # ---- h2: readers of written output files (CLI tests) ------------------------------------
+def noise_clip(folder, side, frames=16, fps=8, seed=0):
+    """A ``frames``-frame mp4 of uniform noise, ``side`` x ``side`` px, written in ``folder``."""
+    from vidxai.io import write_video
+    rng = np.random.RandomState(seed)
+    pixels = (rng.rand(frames, side, side, 3) * 255).astype(np.uint8)
+    return write_video(folder / "noise.mp4", pixels, fps=fps)
+
+
 def decode_mp4(path):
     """Every frame of an .mp4 as uint8 RGB ``(T, H, W, 3)``, decoded with PyAV."""
     import av

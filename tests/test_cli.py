@@ -7,16 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import decode_gif, decode_mp4
+from helpers import decode_gif, decode_mp4, noise_clip
 from vidxai import Explanation, cli
 from vidxai.io import read_video, write_video
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    rng = np.random.RandomState(0)
-    frames = (rng.rand(16, 112, 112, 3) * 255).astype(np.uint8)
-    return write_video(tmp_path_factory.mktemp("clip") / "noise.mp4", frames, fps=8)
+    return noise_clip(tmp_path_factory.mktemp("clip"), 112)
 
 
 def test_explain_whitebox_end_to_end(clip, tmp_path, capsys):

@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from helpers import decode_mp4
+from helpers import decode_mp4, noise_clip
 from vidxai import Explanation, cli
-from vidxai.io import write_video
 
 TINY = ["--segmenter", "sam2", "--sam2-checkpoint", "random", "--sam2-image-size", "64",
         "--sam2-stride", "4", "--sam2-max-objects", "2", "--sam2-generator", "points_per_side=4",
@@ -16,9 +15,7 @@ TINY = ["--segmenter", "sam2", "--sam2-checkpoint", "random", "--sam2-image-size
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    rng = np.random.RandomState(0)
-    frames = (rng.rand(16, 64, 64, 3) * 255).astype(np.uint8)
-    return write_video(tmp_path_factory.mktemp("clip") / "noise.mp4", frames, fps=8)
+    return noise_clip(tmp_path_factory.mktemp("clip"), 64)
 
 
 def test_segment_writes_the_colour_coded_video_and_the_labels(clip, tmp_path, capsys):

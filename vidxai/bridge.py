@@ -55,7 +55,6 @@ Caller's responsibilities (we do not change them)
 from __future__ import annotations
 
 import functools
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -63,6 +62,8 @@ import numpy as np
 import torch
 
 from . import _bridge_layers
+from ._bridge_tensors import (_check_input, _flat_batch, _fmt_devices, _identity, _is_traced,
+                              _module_tensors, _norm_device, _own_memory)
 from .errors import ArgumentError, ArgumentTypeError, ScoreFunctionError, check_int, describe
 from .scoring import note_host_call
 
@@ -104,63 +105,12 @@ def to_jax(t: torch.Tensor) -> jax.Array:
 
 # ----------------------------------------------------------------------------- small helpers
 
-def _identity(t):
-    return t
-
-
-def _norm_device(dev) -> torch.device:
-    """``torch.device`` with the index filled in for CUDA, so equal devices compare equal."""
-    dev = torch.device(dev)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
-    return dev
-
-
-def _module_tensors(module):
-    """The module's parameters and buffers (nothing for plain callables)."""
-    if not isinstance(module, torch.nn.Module):
-        return iter(())
-    return itertools.chain(module.parameters(), module.buffers())
-
-
-def _fmt_devices(devs) -> str:
-    return ", ".join(sorted(str(d) for d in devs))
-
-
-def _check_input(x):
-    """Validate ``g``'s argument (works for concrete arrays and tracers alike)."""
-    if not (isinstance(x, (jax.Array, np.ndarray))):
-        raise ArgumentTypeError("x", "a float32 jax.Array of shape (B, T, H, W, C)", describe(x))
-    if np.dtype(x.dtype) != np.float32:
-        raise ArgumentTypeError("x", "a float32 array (pixel values in [0, 1])", describe(x))
-    if x.ndim < 1 or x.shape[0] < 1:
-        raise ArgumentError("x", "a non-empty batch with a leading batch dimension", describe(x))
-
-
-def _own_memory(parts: list[torch.Tensor]) -> torch.Tensor:
-    """The chunk outputs as one contiguous tensor in a buffer of its own: never the input, a
-    parameter, or an output buffer the module reuses on its next call (e.g. CUDA graphs)."""
-    if len(parts) == 1:
-        return parts[0].clone(memory_format=torch.contiguous_format)
-    return torch.cat(parts, 0)
-
-
 def _host_tensor(a) -> torch.Tensor:
     """A pure_callback argument as a torch tensor: jax >= 0.5 passes CPU jax.Arrays (shared,
     no copy); older versions pass numpy arrays, maybe read-only (DLPack refuses): copied."""
     if isinstance(a, jax.Array):
         return to_torch(a)
     return torch.from_numpy(np.array(a, dtype=np.float32, copy=True))
-
-
-def _flat_batch(t: torch.Tensor, rank: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Fold the extra leading axes a callback sees under ``vmap`` into the batch axis."""
-    lead = tuple(t.shape[: t.ndim - rank + 1])
-    return t.reshape((-1,) + tuple(t.shape[t.ndim - rank + 1:])), lead
-
-
-def _is_traced(*arrays) -> bool:
-    return any(isinstance(a, jax.core.Tracer) for a in arrays)
 
 
 # ----------------------------------------------------------------------------- the bridge
