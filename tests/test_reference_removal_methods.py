@@ -390,3 +390,45 @@ def test_loco_and_univariate_on_table_game_match_their_definitions():
     uni = [table[1 << i] - table[0] for i in range(n)]
     np.testing.assert_allclose(explain.loco(fn, video, seg).weights, loco, atol=1e-6)
     np.testing.assert_allclose(explain.univariate(fn, video, seg).weights, uni, atol=1e-6)
+
+
+# ------------------------------------------------- meta records (second mutation sample) ----
+
+def _sum_score(videos):
+    return jnp.asarray(videos).reshape(videos.shape[0], -1).sum(axis=1)
+
+
+def test_meta_records_what_was_run_and_the_unperturbed_score():
+    # catches: meta["n_samples"] of LIME or meta["cells"] of RISE dropped, and occlusion's
+    # meta["score"] read from the first removed video instead of the unperturbed one
+    video = toy_video((4, 8, 8))
+    seg = segment.grid((4, 8, 8), (2, 2, 2))
+    whole = float(np.asarray(video, np.float64).sum())
+    e = explain.lime(_sum_score, video, seg, key=KEY, n_samples=24)
+    assert e.meta["n_samples"] == 24
+    r = explain.rise(_sum_score, video, key=KEY, cells=(2, 3, 3), n_samples=8)
+    assert list(r.meta["cells"]) == [2, 3, 3]
+    o = explain.occlusion(_sum_score, video, size=(2, 4, 4), stride=(2, 4, 4))
+    assert o.meta["score"] == pytest.approx(whole, rel=1e-5)
+
+
+def test_lime_kernel_width_must_be_positive():
+    # catches: the kernel width validated without its name or its open lower bound of 0
+    from vidxai import surrogate
+    from vidxai.errors import ArgumentError
+    for width in (0.0, -0.5):
+        with pytest.raises(ArgumentError, match="kernel_width"):
+            surrogate.lime_kernel(np.ones((3, 4), bool), width)
+
+
+def test_ridge_fit_flags_a_rank_deficient_design():
+    # catches: the rank-deficiency flag of the ridge solve not passed on to the fit; two
+    # identical columns and no penalty leave their split undetermined (min-norm: equal halves)
+    from vidxai import surrogate
+    z = np.array([[1, 1, 0], [0, 0, 1], [1, 1, 1], [0, 0, 0]], np.float32)
+    y = np.array([2.0, 1.0, 3.0, 0.0], np.float32)
+    fit = surrogate.ridge_fit(surrogate.Gram.of(z, y, np.ones(4, np.float32)), alpha=0.0)
+    assert fit.rank_deficient
+    np.testing.assert_allclose(fit.coef, [1.0, 1.0, 1.0], atol=1e-4)
+    full = surrogate.ridge_fit(surrogate.Gram.of(z[:, 1:], y, np.ones(4, np.float32)), 0.0)
+    assert not full.rank_deficient

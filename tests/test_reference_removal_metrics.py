@@ -398,3 +398,36 @@ def test_games_soften_the_masks_of_a_removal_with_soft_edges():
         expected = (ref_compose(video, np.zeros_like(video), mask[None])[0] * f.w).mean()
         assert soft.scores[k] == pytest.approx(expected, rel=1e-5)
     assert not np.allclose(soft.scores[1:-1], hard.scores[1:-1])
+
+
+# ---------------------------------------- minimal masks (second mutation sample) ----
+
+def test_minimal_fraction_of_an_insertion_curve_counts_a_rise():
+    # catches: the insertion branch measuring the change as a drop (deletion's sign)
+    from vidxai.metrics import Curve
+    x = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    curve = Curve("insertion", "morf", x, np.array([0.1, 0.2, 0.45, 0.8, 0.9]), 0.0)
+    fractions, reached = curve.minimal_fraction([0.3, 0.6, 0.9])
+    assert reached.tolist() == [True, True, False]
+    np.testing.assert_array_equal(fractions, [0.5, 0.75, 1.0])
+
+
+@pytest.mark.parametrize("bad", [[], [[0.1, 0.2]], [0.1, -0.1], [np.nan]])
+def test_thresholds_must_be_a_non_empty_vector_of_finite_changes(bad):
+    # catches: the empty or two-dimensional thresholds slipping through (an `and` for an `or`)
+    from vidxai import metrics
+    from vidxai.errors import ArgumentError
+    with pytest.raises(ArgumentError, match="thresholds"):
+        metrics.check_thresholds(bad)
+
+
+def test_default_game_has_128_steps():
+    # catches: the default number of steps of the insertion / deletion games changed
+    from vidxai import metrics
+    # 200 pixel units, more than the steps: 128 steps + the starting point
+    video = np.full((2, 10, 10, 3), 0.5, np.float32)
+    saliency = np.arange(200, dtype=np.float32).reshape(2, 10, 10)
+    for game in (metrics.insertion, metrics.deletion):
+        curve = game(lambda v: jnp.asarray(v).reshape(v.shape[0], -1).mean(axis=1), video,
+                     saliency, unit="pixel")
+        assert len(curve.x) == 129 and curve.x[0] == 0.0 and curve.x[-1] == 1.0

@@ -153,18 +153,6 @@ def shapley_fit(gram: Gram, full: float, empty: float) -> Fit:
                rank_deficient=deficient)
 
 
-def shapley_wls(z, y, weights, full: float, empty: float):
-    """Kernel SHAP: weighted least squares of y on coalitions with sum(phi) = full - empty
-    (see :func:`shapley_fit`). Returns ``phi (n,)``."""
-    z = np.asarray(z)
-    if z.shape[1] == 1:
-        return np.asarray([full - empty], np.float32)
-    if z.shape[0] == 0:
-        raise ArgumentError("n_samples", "at least one coalition besides empty and full", 0)
-    fit = shapley_fit(Gram.of(z, y, weights), full, empty)
-    return fit.coef.astype(np.float32)
-
-
 @jax.jit
 def kept_mean(z, y):
     """Mean score over the rows in which each feature was kept (RISE's importance).
