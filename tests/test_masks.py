@@ -282,3 +282,19 @@ def test_kernel_convolution_matches_a_3d_convolution(stride):
     kernel = jnp.asarray(M.ellipsoid_kernel(4, 11, 11))
     want = jax.lax.conv_general_dilated(mask[None, None], kernel[None, None], stride, "VALID")
     np.testing.assert_allclose(M._strided_conv3d(mask, kernel, stride), want[0, 0], atol=1e-6)
+
+
+def test_blur_pyramid_blurs_each_frame_over_height_and_width_only():
+    # catches: the pyramid's Gaussian run over time (or over the channels) instead of H and W;
+    # reference: scipy's 2-D Gaussian per frame and channel, zero padding, same support
+    import scipy.ndimage as ndi
+    video = np.zeros((3, 15, 15, 3), np.float32)
+    video[1, 7, 7, 0] = 1.0
+    pyr = np.asarray(M.blur_pyramid(jnp.asarray(video), levels=3, max_sigma=2.0))
+    assert np.all(pyr[:, 0] == 0) and np.all(pyr[:, 2] == 0)      # frames stay apart
+    assert np.all(pyr[:, ..., 1:] == 0)                            # channels stay apart
+    for level, sigma in ((0, 2.0), (1, 1.0)):
+        ref = ndi.gaussian_filter(video[1, :, :, 0], sigma, mode="constant",
+                                  radius=int(np.ceil(4 * sigma)))
+        np.testing.assert_allclose(pyr[level, 1, :, :, 0], ref, atol=1e-6)
+    np.testing.assert_array_equal(pyr[2], video)                  # the last level: the video

@@ -432,3 +432,45 @@ def test_ridge_fit_flags_a_rank_deficient_design():
     np.testing.assert_allclose(fit.coef, [1.0, 1.0, 1.0], atol=1e-4)
     full = surrogate.ridge_fit(surrogate.Gram.of(z[:, 1:], y, np.ones(4, np.float32)), 0.0)
     assert not full.rank_deficient
+
+
+def test_kernel_plan_weights_sum_to_one_with_an_odd_leftover_budget():
+    # catches: the pair count taken as budget / 2 (a half pair) when the leftover is odd, which
+    # makes the sampled rows' weights no longer share the leftover kernel mass
+    from vidxai import sampling
+    for n_samples in (31, 32, 33, 101):
+        plan = sampling.kernel_plan(n_samples, 10)
+        enumerated = sum(w * math.comb(10, s) for s, w in zip(plan.sizes, plan.size_weight))
+        assert isinstance(plan.pairs, int) and plan.n_rows <= n_samples
+        assert enumerated + 2 * plan.pairs * plan.pair_weight == pytest.approx(1.0, abs=1e-12)
+    odd = sampling.kernel_plan(101, 10)          # 20 enumerated (sizes 1 and 9), 81 left
+    assert odd.sizes == (1, 9) and odd.pairs == 40 and odd.n_rows == 100
+    assert sampling.kernel_plan(31, 10).pairs == 15
+
+
+def test_shapley_size_weights_of_one_and_two_features():
+    # catches: one feature refused (a game with one player has no proper coalition sizes)
+    from vidxai import sampling
+    assert sampling.shapley_size_weights(1).shape == (0,)
+    np.testing.assert_allclose(sampling.shapley_size_weights(2), [1.0])
+
+
+def test_kernel_shap_meta_and_batch_size_check():
+    # catches: meta["n_samples"] of Kernel SHAP dropped; batch_size 0 accepted
+    from vidxai.errors import ArgumentError
+    video = toy_video((4, 8, 8))
+    seg = segment.grid((4, 8, 8), (2, 2, 2))
+    e = explain.kernel_shap(_sum_score, video, seg, key=KEY, n_samples=40)
+    assert e.meta["n_samples"] == 40
+    with pytest.raises(ArgumentError, match="batch_size"):
+        explain.kernel_shap(_sum_score, video, seg, key=KEY, n_samples=40, batch_size=0)
+
+
+def test_shapley_fit_flags_a_rank_deficient_design():
+    # catches: the rank flag of the constrained solve dropped from the fit
+    from vidxai import surrogate
+    z = np.array([[1, 1, 0], [0, 0, 1], [1, 1, 1], [0, 0, 0]], np.float32)
+    y = np.array([2.0, 1.0, 3.0, 0.0], np.float32)
+    fit = surrogate.shapley_fit(surrogate.Gram.of(z, y, np.ones(4, np.float32)), 3.0, 0.0)
+    assert fit.rank_deficient
+    assert fit.coef.sum() == pytest.approx(3.0, abs=1e-5)     # efficiency still holds

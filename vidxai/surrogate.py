@@ -49,12 +49,10 @@ class Gram:
     def __init__(self, n_features: int):
         self.n = int(n_features)
         self.matrix = np.zeros((self.n + 2, self.n + 2))
-        self.rows = 0
 
     def add(self, z, y, w) -> None:
         y = jnp.asarray(np.asarray(y, np.float32))
         self.matrix += np.asarray(chunk_gram(jnp.asarray(z), y, jnp.asarray(w)), np.float64)
-        self.rows += int(np.count_nonzero(np.asarray(w)))
 
     @classmethod
     def of(cls, z, y, w) -> "Gram":
