@@ -298,3 +298,19 @@ def test_blur_pyramid_blurs_each_frame_over_height_and_width_only():
                                   radius=int(np.ceil(4 * sigma)))
         np.testing.assert_allclose(pyr[level, 1, :, :, 0], ref, atol=1e-6)
     np.testing.assert_array_equal(pyr[2], video)                  # the last level: the video
+
+
+def test_generator_in_frame_chunks_equals_one_piece(monkeypatch):
+    # catches: frames reordered or dropped when long videos are generated in chunks of
+    # frames (the cache-sized path that small test videos never take on their own)
+    seeds = jax.random.uniform(jax.random.key(3), (6,) + M.seed_grid_shape((14, 14), 7, 5.0))
+    whole = M.smooth_max_upsample.__wrapped__(seeds, (14, 14), 7, 5.0)
+    # the generator's working pixels per frame: the full output rounded up to whole blocks
+    pixels = math.prod(math.ceil(n / 7) * 7 for n in whole[0].shape[1:])
+    monkeypatch.setattr(M, "CHUNK_PIXELS", 2 * pixels)       # 3 chunks of 2 frames
+    chunked = M.smooth_max_upsample.__wrapped__(seeds, (14, 14), 7, 5.0)
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+    # and each frame is generated from its own seeds: frame 4 alone gives frame 4
+    alone = M.smooth_max_upsample.__wrapped__(seeds[4:5], (14, 14), 7, 5.0)
+    np.testing.assert_allclose(np.asarray(chunked[1][4]), np.asarray(alone[1][0]), atol=1e-6)
