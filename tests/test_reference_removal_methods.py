@@ -474,3 +474,17 @@ def test_shapley_fit_flags_a_rank_deficient_design():
     fit = surrogate.shapley_fit(surrogate.Gram.of(z, y, np.ones(4, np.float32)), 3.0, 0.0)
     assert fit.rank_deficient
     assert fit.coef.sum() == pytest.approx(3.0, abs=1e-5)     # efficiency still holds
+
+
+def test_a_fit_with_no_weighted_samples_reports_no_r2_instead_of_nan():
+    # catches: the total sum of squares divided by a zero total weight (NaN R^2)
+    import warnings
+    from vidxai import surrogate
+    z = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+    y = np.array([1.0, 2.0, 3.0], np.float32)
+    gram = surrogate.Gram.of(z, y, np.zeros(3, np.float32))
+    assert gram.total_sum_of_squares() == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)        # no 0/0 on the way
+        fit = surrogate.ridge_fit(gram, alpha=1.0)
+    assert fit.r2 is None and np.all(np.isfinite(fit.coef))
