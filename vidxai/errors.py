@@ -107,6 +107,14 @@ def check_float(value, name: str, low=None, high=None, open_low=False, open_high
     return value
 
 
+def check_choice(value, name: str, choices) -> str:
+    """Validate one of the string ``choices`` (anything else, a non-string included, is an
+    :class:`ArgumentError` listing them)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ArgumentError(name, "one of " + ", ".join(repr(c) for c in choices), repr(value))
+    return value
+
+
 def check_probability(p, name: str = "p") -> float:
     """Validate a probability strictly inside (0, 1)."""
     return check_float(p, name, 0.0, 1.0, open_low=True, open_high=True)

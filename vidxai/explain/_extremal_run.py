@@ -17,8 +17,8 @@ import optax
 
 from .. import masks
 from .._filters import gaussian_filter
-from ..errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, check_float,
-                      check_int, check_video, describe)
+from ..errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, check_choice,
+                      check_float, check_int, check_video, describe)
 from ..scoring import check_differentiable
 from . import _extremal_defaults as defaults
 from . import _extremal_opt as optimisation
@@ -68,12 +68,6 @@ class Problem(NamedTuple):
     base: float
     scale: float       # the reward is divided by it (1 / reward_scale)
     meta: dict
-
-
-def check_choice(value, name: str, choices: tuple):
-    if not isinstance(value, str) or value not in choices:
-        raise ArgumentError(name, "one of " + ", ".join(repr(c) for c in choices), repr(value))
-    return value
 
 
 def check_stride(stride) -> tuple:

@@ -59,7 +59,8 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError, check_float, check_video, describe
+from ..errors import (ArgumentTypeError, check_choice, check_float, check_video,
+                      describe)
 from ..removal import removed_video
 from ..scoring import run_batches
 
@@ -182,11 +183,8 @@ def check_alpha(alpha) -> float:
 
 def check_switches(window_span, negative_drops) -> tuple[str, str]:
     """``window_span`` in ``WINDOW_SPANS`` and ``negative_drops`` in ``NEGATIVE_DROPS``."""
-    for value, name, choices in ((window_span, "window_span", WINDOW_SPANS),
-                                 (negative_drops, "negative_drops", NEGATIVE_DROPS)):
-        if not isinstance(value, str) or value not in choices:
-            raise ArgumentError(name, "one of " + ", ".join(map(repr, choices)), repr(value))
-    return window_span, negative_drops
+    return (check_choice(window_span, "window_span", WINDOW_SPANS),
+            check_choice(negative_drops, "negative_drops", NEGATIVE_DROPS))
 
 
 def time_importance(f, video, *, alpha=0.8, window_span="w", negative_drops="clip",
