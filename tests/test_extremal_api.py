@@ -21,7 +21,8 @@ matplotlib.use("Agg")
 SHAPE = (6, 16, 16)
 SMALL = dict(seed_stride=4, sigma=3)
 METHODS = {"ep2d": E.ep2d, "ep3d": E.ep3d, "step": E.step, "tiem": E.tiem, "tiem_lk": E.tiem_lk}
-SHARED = ("iterations", "seed_stride", "sigma", "blur_sigma", "map_sigma", "area_on", "lr",
+SHARED = ("iterations", "seed_stride", "sigma", "blur_sigma", "map_sigma", "area_on",
+          "mean_area_weight", "mean_area_start", "lr",
           "optimizer", "lambda1", "lambda1_growth", "regularizers", "output", "reward",
           "reward_scale", "progress")
 

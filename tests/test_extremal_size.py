@@ -89,23 +89,81 @@ def test_derived_values_are_in_meta_and_explicit_values_win(clip):
 def test_kept_area_is_the_requested_area_on_random_frames(shape):
     """A white-box regressor reading a centred square of 20% of each frame, on noise frames
     of three sizes, 1200 iterations with the derived defaults: EP-3D keeps a of the video
-    and EP-2D a of every frame, to within 2.5 points (the sorted-template relaxation's own
-    excess, measured at +0.4 to +2 points; README), where the STEP code's area, counted on
-    the uncropped mask, keeps 1.4-2x as much. catches: the area counted on the uncropped
-    mask or normalised by it; a template that ignores the frame size."""
+    and EP-2D a of every frame, to within 1 point (issue 17's goal), and with the mean-area
+    term off (the papers' L_S alone) both keep more than asked, as measured on the white-box
+    benchmark; the STEP code's area, counted on the uncropped mask, keeps 1.4-2x as much.
+    catches: the area counted on the uncropped mask or normalised by it; a template that
+    ignores the frame size; the mean-area term missing or measured on the wrong mask."""
     model = whitebox("gentle", shape, target=0.2, path="static")
     video = noise_video(jax.random.key(3), shape)
     areas = (0.05, 0.1)
     volume = E.ep3d(model.apply, video, areas=areas, output="raw")
     for mask, a in zip(volume.masks, areas):
-        assert abs(mask.mean() - a) <= 0.025
+        assert abs(mask.mean() - a) <= 0.01
     np.testing.assert_allclose(volume.meta["kept_area"], volume.masks.mean(axis=(1, 2, 3)),
                                rtol=1e-5)
     frames = E.ep2d(model.apply, video, areas=areas, output="raw")
     for mask, a in zip(frames.masks, areas):
-        np.testing.assert_allclose(mask.mean(axis=(1, 2)), a, atol=0.025)
+        np.testing.assert_allclose(mask.mean(axis=(1, 2)), a, atol=0.01)
+    sorted_only = E.ep3d(model.apply, video, areas=(0.1,), output="raw", mean_area_weight=0)
+    assert sorted_only.masks[0].mean() > volume.masks[1].mean()
     full = E.ep3d(model.apply, video, areas=(0.1,), output="raw", area_on="full")
     assert full.masks[0].mean() > 0.13
+
+
+def test_kept_area_within_a_point_in_a_short_run():
+    """The same at 4 x 24 x 32 in 400 iterations (the term counts from 200), EP-3D and
+    TIEM with the TIS given (per-frame areas 2a, a, a, 0 of a frame, mean a): within 1 point
+    of the video and, for TIEM, of every frame; the paper's L_S alone keeps more.
+    catches: the mean-area term off by default, counted over the volume for per-frame areas,
+    or against the unclipped areas."""
+    shape = (4, 24, 32)
+    model = whitebox("gentle", shape, target=0.3, path="static")
+    video = noise_video(jax.random.key(4), shape)
+    run = dict(areas=(0.1,), output="raw", iterations=400)
+    volume = E.ep3d(model.apply, video, **run)
+    assert abs(volume.masks[0].mean() - 0.1) <= 0.01
+    tis = np.array([0.5, 0.25, 0.25, 0.0])
+    frames = E.tiem(model.apply, video, tis=tis, **run)
+    np.testing.assert_allclose(frames.areas_t[0], [0.2, 0.1, 0.1, 0.0], atol=1e-6)
+    np.testing.assert_allclose(frames.masks[0].mean(axis=(1, 2)), frames.areas_t[0], atol=0.01)
+    bare = E.tiem(model.apply, video, tis=tis, mean_area_weight=0.0, **run)
+    assert bare.masks[0].mean() > frames.masks[0].mean() + 0.002
+
+
+def test_mean_area_loss_is_the_gap_to_the_papers_area():
+    """L_mean on hand-made masks: squared gap within 1 point, the tangent line of the square
+    beyond (value 1e-4 + 0.02 (|gap| - 0.01)); per frame against a_t, averaged; the
+    uncropped values with area_on="full". catches: the wrong branch or sign of the gap, a
+    volume gap for per-frame areas, the crop read under "full"."""
+    from vidxai.explain import _extremal_opt as opt
+    mask = jnp.stack([jnp.full((4, 5), 0.105), jnp.full((4, 5), 0.13)])     # frame means
+    full = jnp.pad(mask, ((0, 0), (1, 1), (1, 1)))                         # border of 0
+    cfg = opt.Config(shape=(2, 4, 5))
+    gap = lambda g: g * g if abs(g) <= 0.01 else 1e-4 + 0.02 * (abs(g) - 0.01)
+    volume = opt.mean_area_loss(full, mask, 0.1, None, cfg)
+    assert float(volume) == pytest.approx(gap(0.1175 - 0.1), rel=1e-5)
+    per_frame = opt.mean_area_loss(full, mask, None, jnp.array([0.1, 0.15]),
+                                   opt.Config(shape=(2, 4, 5), per_frame=True))
+    assert float(per_frame) == pytest.approx((gap(0.005) + gap(-0.02)) / 2, rel=1e-5)
+    on_full = opt.mean_area_loss(full, mask, 0.1, None, opt.Config(shape=(2, 4, 5),
+                                                                     area_on="full"))
+    assert float(on_full) == pytest.approx(gap(float(full.mean()) - 0.1), rel=1e-5)
+
+
+def test_mean_area_start_and_weight_switch_the_term(clip):
+    """20 iterations: weight 0 and a start past the last iteration are the same run (L_S
+    alone); the default (from iteration 10) and a start of 0 each change the masks; meta
+    records both settings. catches: the start or the weight ignored."""
+    run = dict(areas=(0.1,), iterations=20, **SMALL)
+    off = E.ep3d(reads_frames_1_2, clip, mean_area_weight=0.0, **run)
+    late = E.ep3d(reads_frames_1_2, clip, mean_area_start=20, **run)
+    np.testing.assert_array_equal(off.masks, late.masks)
+    default = E.ep3d(reads_frames_1_2, clip, **run)
+    early = E.ep3d(reads_frames_1_2, clip, mean_area_start=0, **run)
+    assert default.meta["mean_area_start"] == 10 and default.meta["mean_area_weight"] == 100.0
+    assert np.abs(default.masks - off.masks).max() > 1e-4
+    assert np.abs(early.masks - default.masks).max() > 1e-4
 
 
 # ------------------------------------------------------------------ bad input
@@ -147,6 +205,9 @@ def test_non_finite_scores_name_f(clip):
     (dict(reward="log"), "reward"),                       # -log of a regressor's score
     (dict(reward="square"), "reward"),
     (dict(area_on="border"), "area_on"),
+    (dict(mean_area_weight=-1.0), "mean_area_weight"),
+    (dict(mean_area_weight=float("nan")), "mean_area_weight"),
+    (dict(mean_area_start=-1), "mean_area_start"),
     (dict(blur_sigma=0.0), "blur_sigma"),
     (dict(map_sigma=-1.0), "map_sigma"),
     (dict(seed_stride=0), "seed_stride"),

@@ -362,6 +362,13 @@ def test_custom_optimizer_sgd_zero_keeps_the_initial_mask(frozen, tiem_torch, ma
     assert np.abs(tiem_torch.masks - frozen.masks).max() > 0.02
 
 
+def np_huber(gap, delta=0.01):
+    """The mean-area penalty's shape: gap^2 within 1 point of the area; beyond it the
+    tangent line of gap^2 at +-delta (same value and slope there)."""
+    gap = np.abs(np.asarray(gap, np.float64))
+    return np.where(gap <= delta, gap ** 2, delta ** 2 + 2 * delta * (gap - delta))
+
+
 def np_frame_area_loss(full, areas, frame=FRAME):
     """L_S with the area counted on the frame (paper 002 Eq. 7, |m_t| = H W): per frame, the
     sorted uncropped values (frame + generator border) against round(a_t H W) ones, the
@@ -374,12 +381,16 @@ def np_frame_area_loss(full, areas, frame=FRAME):
 
 def test_tiem_history_is_the_objective_of_paper_002_and_004(frozen, mask0):
     """Frozen seeds, so every iteration sees the initial mask: history[i] =
-    -log p + 300 * 1.0008668^i * per-frame L_S(areas_t) + [i >= 1] 300 * L_K, L_S by the
-    sorted definition per frame with the area counted on the 12x12 frame (a_t * 144 ones)
-    and the 17x17 uncropped values sorted (full of ties), L_K by loops with the exact
-    ellipsoid and a literal top-k.
+    -log p + 300 * 1.0008668^i * (per-frame L_S(areas_t) + [i >= 2] 100 L_mean)
+    + [i >= 1] 300 * L_K, L_S by the sorted definition per frame with the area counted on
+    the 12x12 frame (a_t * 144 ones) and the 17x17 uncropped values sorted (full of ties),
+    L_mean = the mean over frames of huber(frame mean - a_t) (paper 004 Eq. 3's area, per
+    frame; squared within 1 point, linear beyond), from half the iterations on, L_K by loops with the exact ellipsoid and a
+    literal top-k.
     catches: lambda1 growth / lambda2 start wrong; per-frame areas not a * l_t * T clipped;
-    L_K fed the wrong area or mask; regularisation terms summed into the wrong area."""
+    L_K fed the wrong area or mask; regularisation terms summed into the wrong area; the
+    mean-area term on the uncropped mask, over the volume, unweighted, unbounded or from
+    iteration 0."""
     np.testing.assert_allclose(frozen.areas_t, np.clip(np.array(AREAS)[:, None] * frozen.tis * T,
                                                        0.0, 1.0), rtol=1e-6)
     assert frozen.areas_t.max() == 1.0                       # a = 0.8 clips some frame
@@ -388,7 +399,11 @@ def test_tiem_history_is_the_objective_of_paper_002_and_004(frozen, mask0):
                    for k in TOP_K])
     assert float(M.kernel_top_k(AREAS[0], (T, FRAME, FRAME), KERNEL)) == TOP_K[0]
     it = np.arange(ITERS)[:, None]
-    want = (-np.log(frozen.scores)[None, :] + 300.0 * 1.0008668 ** it * ls[None, :]
+    frame_means = np.asarray(mask0[1], np.float64).mean(axis=(1, 2))
+    lm = np.array([np.mean(np_huber(frame_means - a_t)) for a_t in frozen.areas_t])
+    assert frozen.meta["mean_area_start"] == ITERS // 2 == 2
+    want = (-np.log(frozen.scores)[None, :]
+            + 300.0 * 1.0008668 ** it * (ls[None, :] + np.where(it >= 2, 100.0, 0.0) * lm)
             + np.where(it >= 1, 300.0, 0.0) * lk[None, :])
     np.testing.assert_allclose(frozen.history, want, rtol=1e-5)
 
@@ -411,12 +426,16 @@ def ep3d_frozen(video):
 
 def test_ep3d_history_is_reward_plus_growing_lambda1_times_ls(video, mask0):
     """With area_on="full" (the STEP / TorchRay code): history[i] = -10 (linear reward of a
-    constant 1) + 300 * 1.0008668^i * L_S, L_S by the sorted definition on the whole 4x17x17
-    uncropped mask, round(a * 1156) ones, the mean over 1156 values.
-    catches: L_S per frame instead of over the volume; the growth applied wrongly."""
+    constant 1) + 300 * 1.0008668^i * (L_S + [i >= 1] 100 L_mean), L_S by the sorted
+    definition on the whole 4x17x17 uncropped mask, round(a * 1156) ones, the mean over 1156
+    values; L_mean = huber(mean of the same 1156 values - a) from iteration 3 // 2 = 1 on.
+    catches: L_S per frame instead of over the volume; the growth applied wrongly; the
+    mean-area term per frame, on the crop under area_on="full", or missing."""
     n = mask0[0].size
     ls = np.array([np_sorted_loss(mask0[0], round(a * n)) for a in AREAS])
-    want = -10.0 + 300.0 * 1.0008668 ** np.arange(3)[:, None] * ls[None, :]
+    lm = np.array([np_huber(np.asarray(mask0[0], np.float64).mean() - a) for a in AREAS])
+    it = np.arange(3)[:, None]
+    want = -10.0 + 300.0 * 1.0008668 ** it * (ls[None, :] + np.where(it >= 1, 100.0, 0.0) * lm)
     full = frozen_ep3d(video, "full")
     np.testing.assert_allclose(full.history, want, rtol=1e-5)
     for m in full.masks:

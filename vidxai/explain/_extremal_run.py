@@ -132,7 +132,8 @@ def check_base(base: float, output: str):
 
 
 def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, blur_sigma,
-            map_sigma, area_on, lr, optimizer, lambda1, lambda1_growth, regularizers, output,
+            map_sigma, area_on, mean_area_weight, mean_area_start, lr, optimizer, lambda1,
+            lambda1_growth, regularizers, output,
             reward, reward_scale, kernel=False, kernel_stride=None, lambda2=0.0,
             lambda2_start=0) -> Problem:
     """Validate every argument once, then check ``f`` and score the whole video.
@@ -158,16 +159,21 @@ def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, blur_
         raise ArgumentTypeError("optimizer", "an optax.GradientTransformation", describe(optimizer))
     if reward_scale is not None:
         reward_scale = check_float(reward_scale, "reward_scale", 0.0, open_low=True)
+    iterations = check_int(iterations, "iterations", minimum=1)
+    mean_area_start = (iterations // 2 if mean_area_start is None
+                       else check_int(mean_area_start, "mean_area_start", minimum=0))
     cfg = optimisation.Config(
         shape=shape, seed_stride=settings["seed_stride"], sigma=settings["sigma"],
         max_sigma=settings["blur_sigma"],
-        iterations=check_int(iterations, "iterations", minimum=1),
+        iterations=iterations,
         lambda1=check_float(lambda1, "lambda1", 0.0),
         lambda1_growth=check_float(lambda1_growth, "lambda1_growth", 0.0, open_low=True),
         lambda2=check_float(lambda2, "lambda2", 0.0),
         lambda2_start=check_int(lambda2_start, "lambda2_start", minimum=0),
         kernel=settings.get("kernel"), kernel_stride=settings.get("kernel_stride", (1, 11, 11)),
-        per_frame=per_frame, reward=reward, area_on=area_on, regularizers=regularizers)
+        per_frame=per_frame, reward=reward, area_on=area_on,
+        mean_area_weight=check_float(mean_area_weight, "mean_area_weight", 0.0),
+        mean_area_start=mean_area_start, regularizers=regularizers)
     base, eager = check_differentiable(f, video, batch=len(areas))
     check_base(base, output)
     if reward_scale is None:
@@ -176,7 +182,9 @@ def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, blur_
         scale = 1.0 / reward_scale
     meta = {"iterations": cfg.iterations, "seed_stride": cfg.seed_stride, "sigma": cfg.sigma,
             "blur_sigma": cfg.max_sigma, "map_sigma": settings["map_sigma"],
-            "area_on": area_on, "lambda1": cfg.lambda1, "lambda1_growth": cfg.lambda1_growth,
+            "area_on": area_on, "mean_area_weight": cfg.mean_area_weight,
+            "mean_area_start": cfg.mean_area_start, "lambda1": cfg.lambda1,
+            "lambda1_growth": cfg.lambda1_growth,
             "output": output, "reward": reward, "reward_scale": 1.0 / scale, "eager": eager,
             "derived": {k: _json(v) for k, v in derived.items()}}
     if cfg.kernel is not None:
