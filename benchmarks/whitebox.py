@@ -22,8 +22,8 @@ Sweep mode (``--sweep``): a grid of frame sizes (48-160 px, square and not), tar
 path at least once (``SWEEPS``); ``--grid full`` is every combination of 3 sizes, 3 targets
 and 3 paths. Cost on a quiet 2-core CPU, 1200 iterations: about 15 s per run at 56 px,
 growing with the pixels (about 100 s at 112 px); a point is 2 regressors x 4 methods x keys
-runs; the default grid is about 100 runs, 1-1.5 h quiet (more on a shared machine; the
-script prints its own timings).
+runs; the default grid is 96 runs, 67 min measured (README; the script prints its own
+timings).
 
     python benchmarks/whitebox.py [--iterations 1200] [--keys 5] [--size 56]
                                   [--methods ep3d step tiem tiem+lk] [--top 0.1] [--json out]
