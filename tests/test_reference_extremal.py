@@ -385,8 +385,8 @@ def test_tiem_history_is_the_objective_of_paper_002_and_004(frozen, mask0):
     + [i >= 1] 300 * L_K, L_S by the sorted definition per frame with the area counted on
     the 12x12 frame (a_t * 144 ones) and the 17x17 uncropped values sorted (full of ties),
     L_mean = the mean over frames of huber(frame mean - a_t) (paper 004 Eq. 3's area, per
-    frame; squared within 1 point, linear beyond), from half the iterations on, L_K by loops with the exact ellipsoid and a
-    literal top-k.
+    frame; squared within 1 point, linear beyond), from half the iterations on, L_K by
+    loops with the exact ellipsoid and a literal top-k.
     catches: lambda1 growth / lambda2 start wrong; per-frame areas not a * l_t * T clipped;
     L_K fed the wrong area or mask; regularisation terms summed into the wrong area; the
     mean-area term on the uncropped mask, over the volume, unweighted, unbounded or from

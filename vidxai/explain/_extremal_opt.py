@@ -127,18 +127,17 @@ def mean_area_loss(full, mask, area, areas_t, cfg: Config):
     target (pointing game -78)."""
     values = full if cfg.area_on == "full" else mask
     if cfg.per_frame:
-        return jnp.mean(huber(jnp.mean(values, axis=(-2, -1)) - areas_t, MEAN_AREA_DELTA))
-    return huber(jnp.mean(values) - area, MEAN_AREA_DELTA)
+        return jnp.mean(huber(jnp.mean(values, axis=(-2, -1)) - areas_t))
+    return huber(jnp.mean(values) - area)
 
 
 MEAN_AREA_DELTA = 0.01  # L_mean is quadratic within 1 point of the area, linear beyond
 
 
-def huber(gap, delta: float):
-    """``gap^2`` for ``|gap| <= delta``, ``delta (2 |gap| - delta)`` beyond: the same value and
-    slope at ``delta``, a slope never above ``2 delta``."""
-    size = jnp.abs(gap)
-    return jnp.where(size <= delta, gap ** 2, delta * (2.0 * size - delta))
+def huber(gap):
+    """``gap^2`` for ``|gap| <= MEAN_AREA_DELTA``, the tangent line beyond (the same value
+    and slope there, a slope never above ``2 MEAN_AREA_DELTA``): twice optax's Huber loss."""
+    return 2.0 * optax.losses.huber_loss(gap, delta=MEAN_AREA_DELTA)
 
 
 def regularisation(full, mask, area, areas_t, i, cfg: Config):

@@ -133,9 +133,8 @@ def check_base(base: float, output: str):
 
 def prepare(f, video, areas, *, per_frame, iterations, seed_stride, sigma, blur_sigma,
             map_sigma, area_on, mean_area_weight, mean_area_start, lr, optimizer, lambda1,
-            lambda1_growth, regularizers, output,
-            reward, reward_scale, kernel=False, kernel_stride=None, lambda2=0.0,
-            lambda2_start=0) -> Problem:
+            lambda1_growth, regularizers, output, reward, reward_scale, kernel=False,
+            kernel_stride=None, lambda2=0.0, lambda2_start=0) -> Problem:
     """Validate every argument once, then check ``f`` and score the whole video.
     ``kernel=False``: no L_K (EP-2D, EP-3D, TIEM); ``None``: L_K with the derived kernel."""
     if not callable(f):

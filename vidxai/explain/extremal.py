@@ -28,7 +28,8 @@ Area: L_S counts the mask on the frame (``area_on="frame"``): papers 004 (Eq. 3,
 (Eq. 5, 7) constrain ``||m||_1 = a T H W`` over the frame. The STEP / TorchRay code sorts the
 uncropped generator output, frame plus a sigma-wide border that the optimisation leaves near
 0, so the frame keeps ``a |full| / |frame|`` (1.43 a at 112 px, about 2 a at 48-64 px);
-``area_on="full", mean_area_weight=0`` restores it. ``meta["kept_area"]`` is the mean of each mask.
+``area_on="full", mean_area_weight=0`` restores it. ``meta["kept_area"]`` is the mean of
+each mask.
 
 Mean-area term: L_S's template is binary, the generator's masks are soft (each blob falls
 off over about one ``sigma``), and the squared template error charges a faint tail ``v^2``
@@ -94,8 +95,9 @@ SETTINGS_DOC = """
     ``mean_area_weight``: weight ``w`` of the mean-area term ``lambda1_i w huber(mean(M) -
     a)`` (per frame for per-frame areas; module docstring), paper 004 Eq. 3's ``||M||_1 =
     a T H W``, which the sorted template alone misses by 1-1.6 points with soft masks (100;
-    ``0`` is the papers' objective exactly, L_S alone). ``mean_area_start``: the iteration it counts from
-    (``None``: half the iterations; from the all-ones start it would dim the whole mask).
+    ``0`` is the papers' objective exactly, L_S alone).
+    ``mean_area_start``: the iteration it counts from (``None``: half the iterations; from
+    the all-ones start it would dim the whole mask).
     ``lr``: learning rate of :func:`default_optimizer` (0.05); unused with ``optimizer``.
     ``optimizer``: any ``optax.GradientTransformation`` instead of the default SGD.
     ``lambda1``: weight of the area loss at iteration 0 (300).
