@@ -97,6 +97,13 @@ def score_runs(kind, method, shape, target, path, area, keys, iterations, game, 
     return out
 
 
+def derived_pyramid(video):
+    """The blur pyramid the extremal methods perturb ``video`` with (default levels, the
+    derived largest sigma)."""
+    sigma = _extremal_defaults.derived_settings(video.shape[:3])["blur_sigma"]
+    return masks.blur_pyramid(video, max_sigma=sigma)
+
+
 def losing_share(shape, target, path, key=0):
     """Share of the gentle target's voxels whose keeping LOWERS the regressor's score on noise
     video ``key``: keeping a voxel adds ``sum_c x^2 - b^2`` (``b`` its most blurred value,
@@ -106,9 +113,7 @@ def losing_share(shape, target, path, key=0):
     truth = np.asarray(whitebox("gentle", shape=shape, target=target, path=path)
                        .meta["target_set"])
     video = noise_video(jax.random.key(key), shape)
-    sigma = _extremal_defaults.derived_settings(shape)["blur_sigma"]
-    blurred = masks.apply_pyramid(masks.blur_pyramid(video, max_sigma=sigma),
-                                  jax.numpy.zeros(shape, video.dtype))
+    blurred = masks.apply_pyramid(derived_pyramid(video), jax.numpy.zeros(shape, video.dtype))
     gain = np.sum(np.asarray(video) ** 2 - np.asarray(blurred) ** 2, axis=-1)
     return float(np.mean(gain[truth] < 0))
 
