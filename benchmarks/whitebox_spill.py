@@ -84,11 +84,12 @@ def scorer(model, video):
     return lambda mask: float(fn(np.asarray(mask, np.float32)))
 
 
-def touches_border(mask, frame: int, step: int) -> bool:
-    """Whether frame ``frame``'s highlighted region reaches within ``step`` px of a border:
-    a shift then wraps it round (``np.roll``), a mask the generator would not make."""
+def touches_border(mask, frame: int, reach: int) -> bool:
+    """Whether frame ``frame``'s highlighted region comes within ``reach`` px (the largest
+    shift) of a border: a shift then wraps it round (``np.roll``), a mask the generator
+    would not make."""
     inner = np.zeros(mask.shape[1:], bool)
-    inner[step:-step, step:-step] = True
+    inner[reach:-reach, reach:-reach] = True
     return bool(((mask[frame] > 0.5) & ~inner).any())
 
 
@@ -122,11 +123,11 @@ def run_key(kind, method, shape, target, path, key, iterations, max_steps, gener
     found = []
     for frame in np.nonzero(spill(mask, truth))[0]:
         line, change = frame_report(score, mask, truth, int(frame), step, max_steps, scale)
-        if touches_border(mask, int(frame), step):
-            print(line + " (reaches the border: shifts wrap it, not counted)", flush=True)
-            continue
+        if touches_border(mask, int(frame), step * max_steps):
+            line += " (reaches the border: shifts wrap it, not counted)"
+        else:
+            found.append(change)
         print(line, flush=True)
-        found.append(change)
     return found
 
 
@@ -164,9 +165,9 @@ def main(argv=None):
             changes += run_key(args.kind, args.method, (16, h, w), target, path, key,
                                args.iterations, args.max_steps, generator)
     better = sum(c is not None and c > 0 for c in changes)
-    print(f"\n{len(changes)} spilling frames away from the borders; a spill-free shift of at most {args.max_steps} "
-          f"seed step(s) scores higher in {better}; no spill-free shift in "
-          f"{changes.count(None)}")
+    print(f"\n{len(changes)} spilling frames away from the borders; a spill-free shift of at "
+          f"most {args.max_steps} seed step(s) scores higher in {better}; no spill-free shift "
+          f"in {changes.count(None)}")
 
 
 if __name__ == "__main__":

@@ -105,10 +105,10 @@ def area_loss(full, mask, area, areas_t, cfg: Config):
 
 
 def mean_area_loss(full, mask, area, areas_t, cfg: Config):
-    """``L_mean``: squared gap between the mask's mean and the requested area (paper 004 Eq.
-    3's area ``||m||_1 / |Omega|``), per frame against ``a_t`` for the per-frame templates
-    (paper 002 Eq. 5-6), counted where ``cfg.area_on`` says (the frame, or the uncropped
-    mask for ``"full"``).
+    """``L_mean``: :func:`huber` of the gap between the mask's mean and the requested area
+    (paper 004 Eq. 3's area ``||m||_1 / |Omega|``), per frame against ``a_t`` for the
+    per-frame templates (paper 002 Eq. 5-6), counted where ``cfg.area_on`` says (the frame,
+    or the uncropped mask for ``"full"``).
 
     Why it is there: L_S's template is binary, but the smooth-max generator's masks are not:
     each blob falls off over about one ``sigma``, and the squared template error charges a
