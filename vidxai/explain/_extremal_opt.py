@@ -11,9 +11,9 @@ per-frame templates) is the area of paper 004 Eq. 3 itself, ``||m||_1 = a |Omega
 L_S only implies for a binary mask; ``w_i`` is 0 before ``mean_area_start`` and
 ``mean_area_weight`` after (:func:`mean_area_loss` says why). The mask ``M`` is the
 smooth-max upsampling of a seed grid (:func:`vidxai.masks.smooth_max_upsample`); the seeds
-are the optimised parameters,
-clamped to [0, 1] after each optimiser step. Area levels are independent problems solved
-together: the masks are vmapped and the ``A`` perturbed videos form one batch for ``f``.
+are the optimised parameters, clamped to [0, 1] after each optimiser step. Area levels are
+independent problems solved together: the masks are vmapped and the ``A`` perturbed videos
+form one batch for ``f``.
 
 With a pure-JAX ``f`` the whole optimisation is one ``jax.lax.scan`` inside one ``jax.jit``
 whose static arguments are the score function, the :class:`Config` and the optax optimiser
