@@ -1,4 +1,4 @@
-"""Cluster collapse: frames where tracked segments suddenly vanish (paper 000, Sec. V).
+"""Cluster collapse: frames where tracked segments suddenly vanish (paper 000, Sec. VI).
 
 Paper 000 observes that SAM 2 masklets "collapse" after a camera cut or fast motion: the
 tracked objects are lost and a few segments (or the unassigned one) take over the frame. It
@@ -8,8 +8,9 @@ resegment=True)`` runs SAM 2's mask generator again at each frame it returns.
 
 References
 ----------
-Paiva et al., "SAM 2 masklets as supervoxels for explaining video classifiers (3D LIME)",
-2024 (paper 000), Sec. V (cluster collapse).
+D. M. Paiva, J. M. X. N. Teixeira, V. Teichrieb, "Here comes the SAM: bringing light to
+black box models applied to video content", UFPE, 2024 (paper 000), Sec. VI (Discussion:
+cluster collapse).
 """
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ runs again there, and user prompts (points, boxes or masks per object) seed the 
 
 References
 ----------
-Paiva et al., "SAM 2 masklets as supervoxels for explaining video classifiers (3D LIME)",
-2024 (paper 000), Sec. III-IV (method, settings) and V (future work).
+D. M. Paiva, J. M. X. N. Teixeira, V. Teichrieb, "Here comes the SAM: bringing light to
+black box models applied to video content", UFPE, 2024 (paper 000), Sec. III-IV (method,
+settings), VI (cluster collapse) and VII (future work: user-given first-frame regions).
 Ravi et al., "SAM 2: Segment Anything in Images and Videos", ICLR 2025.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """User guidance for SAM 2 masklets: points, boxes or binary masks per object, on any frame.
 
-Paper 000 (Sec. V) names user-given regions as a way to steer the masklets towards what
+Paper 000 (Sec. VII) names user-given regions as a way to steer the masklets towards what
 matters; here each prompt becomes one masklet that SAM 2 tracks through the video.
 
 A prompt is a dict with ``frame`` (default 0) and at least one of ``points`` (``[[x, y],
@@ -12,8 +12,9 @@ holding the list of dicts (``mask`` there: a ``.npy`` file path).
 
 References
 ----------
-Paiva et al., "SAM 2 masklets as supervoxels for explaining video classifiers (3D LIME)",
-2024 (paper 000), Sec. V (future work: user-given first-frame regions).
+D. M. Paiva, J. M. X. N. Teixeira, V. Teichrieb, "Here comes the SAM: bringing light to
+black box models applied to video content", UFPE, 2024 (paper 000), Sec. VII (future work:
+user-given first-frame regions).
 """
 from __future__ import annotations
 
