@@ -18,7 +18,7 @@ from vidxai import (ArgumentError, ArgumentTypeError, Explanation, ScoreFunction
                     Segmentation, VideoFileError, metrics, removal, sampling, segment, viz)
 from vidxai.explain import kernel_shap, lime, loco, occlusion, rise, univariate
 from vidxai.io import read_video, sample_video, write_video
-from vidxai.scoring import evaluate, score
+from vidxai.scoring import score, score_coalitions as evaluate
 from vidxai.surrogate import ridge
 
 T, H, W = 4, 8, 8

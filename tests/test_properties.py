@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vidxai import (ArgumentError, ArgumentTypeError, Segmentation, evaluate, explain, metrics,
-                    removal)
+from vidxai import (ArgumentError, ArgumentTypeError, Segmentation, explain, metrics, removal,
+                    score_coalitions)
 from vidxai import sampling, segment
 from vidxai.errors import check_video
 from vidxai.explain.esv import esv_exact
@@ -314,7 +314,7 @@ def test_full_coalition_with_soft_edges_scores_the_original(sigma, level, seed):
     video = tiny_video(rng)
     seg = random_labels(rng, 3, VIDEO_SHAPE[:3])
     f = additive_score(seg, np.array([1.0, -2.0, 0.5]))
-    scores = evaluate(f, video, seg, np.ones((1, 3), bool),
+    scores = score_coalitions(f, video, seg, np.ones((1, 3), bool),
                       removal.gray(level, edge_sigma=sigma))
     np.testing.assert_allclose(scores, f(video[None]), atol=1e-6)
 

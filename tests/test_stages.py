@@ -126,7 +126,7 @@ def test_engine_compiles_one_step_for_all_chunks():
         return x.mean(axis=(1, 2, 3, 4))
 
     z = np.random.RandomState(0).rand(23, 4) > 0.5
-    out = scoring.evaluate(f, video, seg, z, batch_size=5)
+    out = scoring.score_coalitions(f, video, seg, z, batch_size=5)
     assert out.shape == (23,)
     assert all(s[0] == 5 for s in traces) and len(traces) <= 2  # eval_shape + one jit trace
 

@@ -2,7 +2,8 @@
 
 Stages (paper 001's removal-based framework): ``io`` (read/write video), ``segment``
 (features), ``sampling`` (coalitions), ``removal`` (what replaces removed features),
-``scoring`` (batched model evaluation), ``surrogate`` (summaries), ``explain`` (methods and
+``scoring`` (batched model evaluation: ``vidxai.score``, ``vidxai.score_coalitions``; the old
+name ``vidxai.evaluate`` is a deprecated alias), ``surrogate`` (summaries), ``explain`` (methods and
 their table), ``metrics`` (evaluation) and ``viz`` (pictures). ``import vidxai`` is light:
 JAX is imported with the first stage that needs it.
 """
@@ -15,12 +16,12 @@ __version__ = "0.2.0"
 
 __all__ = ["ArgumentError", "ArgumentTypeError", "ExplanationWarning", "ScoreFunctionError",
            "SegmentationWarning",
-           "VideoFileError", "VidxaiError", "Explanation", "Segmentation", "evaluate", "score",
+           "VideoFileError", "VidxaiError", "Explanation", "Segmentation", "score_coalitions", "score",
            "__version__"]
 
 
 def __getattr__(name):
-    if name in ("score", "evaluate"):
+    if name in ("score", "score_coalitions", "evaluate"):
         from . import scoring
 
         return getattr(scoring, name)

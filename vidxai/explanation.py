@@ -4,8 +4,11 @@
 (:class:`~vidxai.explain.extremal.ExtremalResult`) and the frame Shapley values
 (:class:`~vidxai.explain.esv_result.ESVResult`) are subclasses that carry their own arrays
 (masks per area, values per frame and class). All of them save to one ``.npz`` (arrays plus
-the metadata as JSON) and load back as the class they were saved from; files written by
-earlier versions (format 1, removal methods only) still load.
+the metadata as JSON) and load back as the class they were saved from. A file names a
+stable result *kind* (``"removal"``, ``"extremal"``, ``"esv"``, ``"gradient"``), never a
+module path, so moving a class between modules never breaks a saved result; files written by
+earlier versions (format 1, removal methods only; format 2 of 0.2.0, which named
+``module:class``) still load.
 """
 from __future__ import annotations
 
@@ -19,8 +22,17 @@ import numpy as np
 from .errors import ArgumentError, VideoFileError
 from .segment import Segmentation
 
-_FORMAT = "vidxai.explanation/2"
-_READABLE = ("vidxai.explanation/1", _FORMAT)
+_FORMAT = "vidxai.explanation/3"
+_READABLE = ("vidxai.explanation/1", "vidxai.explanation/2", _FORMAT)
+# result kind -> class, filled by ``class X(Explanation, kind="...")``
+_KINDS: dict[str, type] = {}
+# what 0.2.0 (format 2) wrote in place of a kind: the class's module path then
+_LEGACY_KINDS = {
+    "vidxai.explanation:Explanation": "removal",
+    "vidxai.explain.extremal_result:ExtremalResult": "extremal",
+    "vidxai.explain.esv_result:ESVResult": "esv",
+    "vidxai.explain.gradient_result:GradientResult": "gradient",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +56,16 @@ class Explanation:
     n_evals: int = 0
     meta: dict = field(default_factory=dict)
 
+    kind = "removal"
+
+    def __init_subclass__(cls, kind: str | None = None, **kwargs):
+        """``class MyResult(Explanation, kind="mine")`` registers a result kind for files."""
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            if kind in _KINDS and _KINDS[kind].__qualname__ != cls.__qualname__:
+                raise ArgumentError("kind", "a result kind not yet taken", repr(kind))
+            cls.kind = kind
+            _KINDS[kind] = cls
 
     def __post_init__(self):
         weights = np.asarray(self.weights, dtype=np.float32).reshape(-1)
@@ -121,8 +143,7 @@ class Explanation:
                     tuples.append(f.name)
             else:
                 scalars[f.name] = value.item() if isinstance(value, np.generic) else value
-        kind = f"{type(self).__module__}:{type(self).__qualname__}"
-        info = {"format": _FORMAT, "kind": kind, "method": self.method,
+        info = {"format": _FORMAT, "kind": type(self).kind, "method": self.method,
                 "target": self.target, "n_evals": int(self.n_evals), "meta": self.meta,
                 "fields": scalars, "tuples": tuples}
         arrays["info"] = np.array(json.dumps(info, default=_jsonable))
@@ -163,20 +184,19 @@ class Explanation:
 
 
 def _result_class(kind, path):
-    """The class a file was saved from (``module:name``, a vidxai subclass of Explanation);
-    files of format 1 have no kind and are plain explanations."""
+    """The class of a file's result kind; files of format 1 have no kind and are plain
+    explanations, files of format 2 name the 0.2.0 module path of their class."""
     if not kind:
         return Explanation
-    module, _, name = str(kind).partition(":")
-    try:
-        if not module.startswith("vidxai."):
-            raise ImportError(module)
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise VideoFileError(f"path: {path} holds an unknown result type {kind!r}") from err
-    if not (isinstance(cls, type) and issubclass(cls, Explanation)):
-        raise VideoFileError(f"path: {path} holds an unknown result type {kind!r}")
-    return cls
+    kind = _LEGACY_KINDS.get(str(kind), str(kind))
+    if kind != "removal" and kind not in _KINDS:
+        importlib.import_module("vidxai.explain")      # registers the library's result kinds
+    if kind == "removal":
+        return Explanation
+    if kind not in _KINDS:
+        raise VideoFileError(f"path: {path} holds an unknown result kind {kind!r} (known: "
+                             f"{['removal', *sorted(_KINDS)]})")
+    return _KINDS[kind]
 
 
 def _jsonable(value):

@@ -2,7 +2,7 @@
 
 A *score function* ``f`` maps a batch ``(B, T, H, W, C)`` to ``(B,)`` scalars (a class
 probability or logit, or a regressor's output). :func:`score` builds one from a model that
-returns ``(B, K)``. :func:`evaluate` scores the perturbed videos of a coalition matrix.
+returns ``(B, K)``. :func:`score_coalitions` scores the perturbed videos of a coalition matrix.
 
 The engine (:func:`run_batches`) is shared by every removal-based method and metric: the
 caller supplies a *mask generator* ``mask_fn(params_chunk, aux, static) -> (B, T, H, W)``;
@@ -366,10 +366,14 @@ def check_coalitions(z, n: int, name: str = "Z") -> np.ndarray:
     return z
 
 
-def evaluate(f, video, segmentation, Z, removal: Removal | None = None, *, batch_size=32,
-             progress=False) -> np.ndarray:
+def score_coalitions(f, video, segmentation, Z, removal: Removal | None = None, *,
+                     batch_size=32, progress=False) -> np.ndarray:
     """Score every coalition row of ``Z (N, n)``: kept features show ``video``, removed ones
-    the ``removal``'s fill (default black). Returns float32 ``(N,)``."""
+    the ``removal``'s fill (default black). Returns float32 ``(N,)``.
+
+    This is the evaluation engine of paper 001's removal-based framework (its "model
+    behaviour" stage) exposed for one's own coalitions; the metrics of
+    :mod:`vidxai.metrics` are something else (they score explanations)."""
     if not callable(f):
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
     video = check_video(video)
@@ -380,13 +384,24 @@ def evaluate(f, video, segmentation, Z, removal: Removal | None = None, *, batch
     removal = black() if removal is None else removal
     if not isinstance(removal, Removal):
         raise ArgumentTypeError("removal", "a vidxai.removal.Removal", describe(removal))
-    return score_coalitions(f, video, segmentation, z, removal, batch_size=batch_size,
-                            progress=progress)
+    return score_checked_coalitions(f, video, segmentation, z, removal,
+                                    batch_size=batch_size, progress=progress)
 
 
-def score_coalitions(f, video, segmentation, z, removal, *, batch_size=32, progress=False):
-    """:func:`evaluate` for arguments the caller has validated (the methods validate once,
-    at their own public boundary)."""
+def evaluate(*args, **kwargs) -> np.ndarray:
+    """Deprecated name of :func:`score_coalitions` (it clashed with ``vidxai evaluate``, the
+    command that scores explanations); same arguments, same result."""
+    import warnings
+
+    warnings.warn("vidxai.evaluate / scoring.evaluate is renamed score_coalitions",
+                  DeprecationWarning, stacklevel=2)
+    return score_coalitions(*args, **kwargs)
+
+
+def score_checked_coalitions(f, video, segmentation, z, removal, *, batch_size=32,
+                             progress=False):
+    """:func:`score_coalitions` for arguments the caller has validated (the methods validate
+    once, at their own public boundary)."""
     return run_batches(f, video, removal.removed(video, segmentation), segment_mask, z,
                        jnp.asarray(segmentation.labels), batch_size=batch_size,
                        edge_sigma=removal.edge_sigma, progress=progress)
