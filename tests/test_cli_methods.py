@@ -12,7 +12,7 @@ from PIL import Image
 from helpers import decode_mp4, relu_conv_net
 from models.base import Model
 from vidxai import Explanation, cli
-from vidxai.cli import zoo
+from vidxai import zoo
 from vidxai.explain import registry
 from vidxai.io import write_video
 

@@ -25,7 +25,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from vidxai import Explanation, cli, metrics, removal, scoring
-from vidxai.cli import zoo
+from vidxai import zoo
 from vidxai.io import read_video, write_video
 from vidxai.segment import Segmentation
 from helpers import RecordingScore
@@ -102,7 +102,7 @@ def test_evaluate_softens_binary_segment_masks_per_frame():
     z = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], bool)
     rem = removal.blur(1.5, temporal=False, edge_sigma=1.3)
     f = weighted_mean_score(video.shape[:3])
-    scoring.evaluate(f, video, seg, z, rem, batch_size=4)
+    scoring.score_coalitions(f, video, seg, z, rem, batch_size=4)
     masks = np.stack([np.isin(labels, np.flatnonzero(row)) for row in z]).astype(np.float64)
     soft = ref_gauss(masks, 1.3, axes=(2, 3))
     expected = ref_compose(video, ref_gauss(video, 1.5, axes=(1, 2)), soft)
@@ -120,7 +120,7 @@ def test_reference_removal_end_to_end_through_evaluate():
     ref = removal.reference()
     assert ref.edge_sigma == 3.5
     f = weighted_mean_score(video.shape[:3])
-    scoring.evaluate(f, video, seg, z, ref, batch_size=2)
+    scoring.score_coalitions(f, video, seg, z, ref, batch_size=2)
     masks = np.stack([np.isin(labels, np.flatnonzero(row)) for row in z]).astype(np.float64)
     expected = ref_compose(video, ref_gauss(video, 8.0, axes=(0, 1, 2)),
                            ref_gauss(masks, 3.5, axes=(2, 3)))

@@ -11,18 +11,30 @@ import numpy as np
 
 
 class VidxaiError(Exception):
-    """Base class of every error raised on purpose by vidxai."""
+    """Base class of every error raised on purpose by vidxai.
+
+    ``argument`` names the argument the error is about (the command line shows the flag
+    that set it): given explicitly, or the ``name`` of a message written ``"name: ..."``.
+    """
+
+    def __init__(self, *args, argument: str | None = None):
+        super().__init__(*args)
+        if argument is None and args and isinstance(args[0], str):
+            head, sep, _ = args[0].partition(": ")
+            if sep and head.partition("[")[0].isidentifier():
+                argument = head
+        self.argument = argument
 
 
 class _ArgumentProblem(VidxaiError):
     """An error about one named argument: ``"<name>: expected <what>, got <value>"``."""
 
     def __init__(self, name: str, expected: str, got: object = None):
-        self.argument, self.expected = name, expected
         msg = f"{name}: expected {expected}"
         if got is not None:
             msg += f", got {got}"
-        super().__init__(msg)
+        super().__init__(msg, argument=name)
+        self.expected = expected
 
 
 class ArgumentError(_ArgumentProblem, ValueError):

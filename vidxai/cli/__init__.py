@@ -9,33 +9,35 @@ half-written file.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from .. import __version__
 from ..errors import VidxaiError
 from ..explain import registry
 
-# Python parameter names in library errors -> the command-line flag that set them
-FLAGS = {"n_samples": "--samples", "num_frames": "--frames", "stride": "--stride",
-         "batch_size": "--batch-size", "n_segments": "--segments", "cells": "--cells",
-         "areas": "--areas", "iterations": "--iterations", "target": "--target",
-         "path": "VIDEO", "model": "--model", "method": "--method", "dir": "DIR",
-         "layer": "--layer", "checkpoint": "--sam2-checkpoint", "config": "--sam2-config",
-         "image_size": "--sam2-image-size", "max_objects": "--sam2-max-objects",
-         "generator": "--sam2-generator", "device": "--sam2-device"}
+# Python parameter names in library errors (``err.argument``) -> the flag that set them
+FLAGS = {"n_samples": "--samples", "num_frames": "--frames", "frames": "--frames",
+         "stride": "--stride", "batch_size": "--batch-size", "n_segments": "--segments",
+         "cells": "--cells", "areas": "--areas", "iterations": "--iterations",
+         "target": "--target", "path": "VIDEO", "video": "VIDEO", "model": "--model",
+         "method": "--method", "dir": "DIR", "removal": "--removal", "segmentation":
+         "--segmenter", "layer": "--layer", "checkpoint": "--sam2-checkpoint",
+         "config": "--sam2-config", "image_size": "--sam2-image-size",
+         "max_objects": "--sam2-max-objects", "generator": "--sam2-generator",
+         "device": "--sam2-device"}
 # parameter names whose flag depends on the command (IG's path points are --samples)
 COMMAND_FLAGS = {"explain": {"steps": "--samples"}, "evaluate": {"steps": "--steps"}}
 
 
 def flag_message(err: VidxaiError, command: str | None = None) -> str:
-    """The error's message with a leading Python parameter name replaced by its flag."""
+    """The error's message with the argument it names (``err.argument``, e.g. ``n_samples``
+    or ``areas[1]``) replaced by the flag that set it (``--samples``)."""
     flags = {**FLAGS, **COMMAND_FLAGS.get(command, {})}
-    message = str(err)
-    match = re.match(r"([A-Za-z_]+)(\[\d+\])?:", message)
-    if match and match.group(1) in flags:
-        message = flags[match.group(1)] + message[match.end(1) + len(match.group(2) or ""):]
-    return message
+    message, argument = str(err), getattr(err, "argument", None)
+    if not argument or not message.startswith(argument):
+        return message
+    name = argument.partition("[")[0]
+    return flags[name] + message[len(argument):] if name in flags else message
 
 
 def _explain_parser(sub):
@@ -86,9 +88,11 @@ def _explain_parser(sub):
     ex.add_argument("--fraction", type=float, default=DEFAULTS["fraction"],
                     help="share of the positive importance the overlay shows "
                          "(default: %(default)s)")
-    ex.add_argument("--batch-size", type=int, default=8,
+    ex.add_argument("--batch-size", type=int, default=None,
                     help="videos per model call; for gradient methods the most path points "
-                         "or noise samples per gradient pass (default: %(default)s)")
+                         "or noise samples per gradient pass (default: "
+                         f"{DEFAULTS['batch_size']} for the removal and path / noise methods, "
+                         "32 for tiem's time importance, 4096 frame subsets for esv)")
     ex.add_argument("--seed", type=int, default=0,
                     help="random seed of the sampled methods (default: %(default)s)")
     ex.add_argument("--out", default="out", help="output folder (default: %(default)s)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import metrics, scoring
+from .. import metrics, scoring, zoo
 from ..errors import VideoFileError
 from ..explanation import Explanation
-from . import outputs, zoo
+from . import outputs
 
 
 def cmd_evaluate(args) -> int:

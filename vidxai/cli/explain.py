@@ -1,4 +1,9 @@
-"""``vidxai explain``: one video, one model, any method of the method table."""
+"""``vidxai explain``: one video, one model, any method of the method table.
+
+The flags become one call of :func:`vidxai.explain.run`: the table entry says which flags
+apply to the method and what keyword each one sets (``Method.options``) and the command
+line's own, CPU-sized defaults (``Method.quick``); nothing here knows a method family.
+"""
 from __future__ import annotations
 
 import time
@@ -6,16 +11,17 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import removal, scoring, __version__
+from .. import removal, scoring, zoo, __version__
 from ..errors import ArgumentError
-from ..explain import registry
-from . import outputs, segmenting, zoo
+from ..explain import frontdoor, registry
+from . import outputs, segmenting
 
 # The default run (I3D, 16x224x224, LIME on about 40 SLIC supervoxels, 120 samples) is sized
 # to finish within 5 minutes on a 2-core CPU; paper 001 used 200 supervoxels and 1000 samples.
 DEFAULTS = {"model": "i3d-kinetics400", "method": "lime",
             **{k: segmenting.DEFAULTS[k] for k in ("segmenter", "segments", "cells")},
-            "samples": 120, "iterations": 300, "removal": "black", "fraction": 0.3}
+            "samples": 120, "iterations": 300, "removal": "black", "fraction": 0.3,
+            "batch_size": 8}
 REMOVALS = {
     "black": (removal.black, "removed regions are black (paper 001's headline setting)"),
     "gray": (removal.gray, "removed regions are mid-grey 0.5"),
@@ -25,77 +31,51 @@ REMOVALS = {
                                      "2-D Gaussian (sigma 3.5): paper 001's reference code"),
 }
 ALIASES = {"reference": "blur-soft"}       # old name of blur-soft, still accepted
-# options that only some methods take: the flag, and the table's name for it
-METHOD_OPTIONS = ("samples", "cells", "areas", "iterations", "layer")
+# flags whose value is converted before it becomes the method's keyword argument
+CONVERT = {"removal": lambda name: REMOVALS[ALIASES.get(name, name)][0](),
+           "cells": tuple, "areas": tuple}
+# flags that only some methods take (the table's ``options`` say which)
+METHOD_OPTIONS = ("samples", "cells", "areas", "iterations", "layer", "removal", "batch_size")
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def _takers(test) -> str:
+    return ", ".join(m.name for m in registry.methods().values() if test(m))
 
 
 def check_applicable(args, spec) -> None:
-    """Options given that the chosen method does not take are errors, not silently ignored."""
-    table = registry.methods()
+    """Flags given that the chosen method does not take are errors, not silently ignored."""
+    segmented = "segmentation" in spec.needs
     for option in METHOD_OPTIONS:
         if getattr(args, option) is None or option in spec.options:
             continue
-        if option == "cells" and "segmentation" in spec.needs and args.segmenter == "grid":
+        if option == "cells" and segmented and args.segmenter == "grid":
             continue
-        users = [m.name for m in table.values() if option in m.options]
-        raise ArgumentError(f"--{option}", f"one of the methods it applies to "
-                            f"({', '.join(users)})", f"--method {spec.name}")
+        raise ArgumentError(_flag(option), f"one of the methods it applies to "
+                            f"({_takers(lambda m, o=option: o in m.options)})",
+                            f"--method {spec.name}")
     sam2 = [o for o in segmenting.SAM2_OPTIONS if getattr(args, o) is not None]
-    for option, needed in (("segmenter", "segmentation"), ("segments", "segmentation"),
-                           *((o, "segmentation") for o in sam2[:1]), ("removal", None)):
-        given = getattr(args, option) is not None
-        applies = needed in spec.needs if needed else spec.family == "removal"
-        if given and not applies:
-            users = [m.name for m in table.values()
-                     if (needed in m.needs if needed else m.family == "removal")]
-            raise ArgumentError("--" + option.replace("_", "-"), "one of the methods it "
-                                f"applies to ({', '.join(users)})", f"--method {spec.name}")
-    if "segmentation" in spec.needs:
+    for option in ("segmenter", "segments", *sam2[:1]):
+        if getattr(args, option) is not None and not segmented:
+            raise ArgumentError(_flag(option), "one of the methods it applies to ("
+                                f"{_takers(lambda m: 'segmentation' in m.needs)})",
+                                f"--method {spec.name}")
+    if segmented:
         segmenting.check_options(args)
 
 
-def method_arguments(args, spec, f, video, model, seg, target):
-    """Positional and keyword arguments of the method, from the table entry and the flags."""
-    import jax
-
-    kwargs = {}
-    defaults = {"iterations": DEFAULTS["iterations"], "cells": DEFAULTS["cells"]}
-    if spec.family == "removal":      # gradient methods keep their own (paper 004's m = 50)
-        defaults["samples"] = DEFAULTS["samples"]
+def method_options(args, spec) -> dict:
+    """The method's keyword arguments: the command line's defaults for it (``spec.quick``),
+    overridden by the flags the user gave."""
+    options = dict(spec.quick)
     for option, keyword in spec.options.items():
         value = getattr(args, option)
-        if value is None and option in defaults:
-            value = defaults[option]
         if value is not None:
-            kwargs[keyword] = tuple(value) if isinstance(value, list) else value
-    if "key" in spec.needs:
-        kwargs["key"] = jax.random.key(args.seed)
-    if spec.family == "removal":
-        name = ALIASES.get(args.removal, args.removal) or DEFAULTS["removal"]
-        kwargs["removal"] = REMOVALS[name][0]()
-    if spec.family == "removal" or (spec.family == "gradient" and
-                                    _accepts(spec.function, "batch_size")):
-        kwargs["batch_size"] = args.batch_size
-    if "frame_value" in spec.needs:
-        frame_value = model.meta.get("frame_value")
-        if frame_value is None:
-            with_frames = [n for n, load in zoo.registry().items()
-                           if getattr(load, "info", {}).get("frame_value")]
-            raise ArgumentError("--model", "a model that scores subsets of frames for --method "
-                                f"esv ({', '.join(with_frames)})", model.name)
-        value, empty = frame_value(video)
-        kwargs.update(empty=empty, target=target)
-        return (value, video.shape[0]), kwargs
-    if spec.family != "gradient" or _accepts(spec.function, "progress"):
-        kwargs["progress"] = True
-    positional = (f, video, seg) if "segmentation" in spec.needs else (f, video)
-    return positional, kwargs
-
-
-def _accepts(function, keyword: str) -> bool:
-    import inspect
-
-    return keyword in inspect.signature(function).parameters
+            options[keyword] = CONVERT.get(option, lambda v: v)(value)
+    return options
 
 
 def print_top5(model, logits, summary):
@@ -107,14 +87,6 @@ def print_top5(model, logits, summary):
         print(f"  {p:6.3f}  {name}")
 
 
-def resolve_target(model, logits, target: str):
-    if not model.is_classifier:
-        return None
-    if target == "auto":
-        return int(np.argmax(logits))
-    return model.class_index(int(target) if target.lstrip("-").isdigit() else target)
-
-
 def cmd_explain(args) -> int:
     start = time.perf_counter()
     spec = registry.get(args.method)
@@ -123,57 +95,48 @@ def cmd_explain(args) -> int:
     out = outputs.prepare_out(args.out)
     path, video, sampling = zoo.load_clip(model, args.video, args.frames, args.stride)
     model.check_input(video)
-    logits = np.asarray(model.apply(video[None]))[0]
+    who = frontdoor.subject(model, video, args.target)
     summary = {"vidxai": __version__, "model": model.name, "video": str(path),
                "frames": list(video.shape[:3]), "sampling": sampling}
     print(f"{model.name} on {path.name} {video.shape[:3]} "
           f"({sampling['frames']} frames, " + (f"stride {sampling['stride']})" if sampling["stride"] else "spread over the clip)")
           + ("; top 5:" if model.is_classifier else ""))
     if model.is_classifier:
-        print_top5(model, logits, summary)
-    target = resolve_target(model, logits, args.target)
-    f = scoring.score(model, target, "prob" if model.is_classifier else "raw")
-    label = model.class_names[target] if target is not None else "(regression output)"
-    print(f"explaining target {target} {label!r} with {spec.name} ({spec.summary})")
+        print_top5(model, who.outputs, summary)
+    label = who.label if who.target is not None else "(regression output)"
+    print(f"explaining target {who.target} {label!r} with {spec.name} ({spec.summary})")
+    options = method_options(args, spec)
     seg_start = time.perf_counter()
-    seg = segmenting.segmentation_for(args, video) if "segmentation" in spec.needs else None
+    seg = None
+    if "segmentation" in spec.needs:
+        seg = options["segmentation"] = segmenting.segmentation_for(args, video)
     seg_time = time.perf_counter() - seg_start
-    positional, kwargs = method_arguments(args, spec, f, video, model, seg, target)
     with scoring.long_run_notice(600.0, tqdm.write):   # above the progress bar
-        e = spec.function(*positional, **kwargs)
+        e = frontdoor.run(spec.name, who, video, key=args.seed, progress=True, **options)
     warnings = list(e.meta.get("warnings", []))
     if sampling["upscale"] > 4:
         warnings.append(f"the clip was upscaled {sampling['upscale']:.1f}x (from "
                         f"{sampling['clip_size'][0]}x{sampling['clip_size'][1]}) to the model's "
                         "input: the map explains interpolated pixels")
     total = time.perf_counter() - start
-    summary.update(target=target, label=label, method=e.method, n_evals=e.n_evals,
+    summary.update(target=who.target, label=label, method=e.method, n_evals=e.n_evals,
                    features=None if e.segmentation is None else int(e.segmentation.n),
                    score=e.meta.get("score"), empty_score=e.meta.get("empty_score"),
                    fit=e.meta.get("fit"), warnings=warnings, removal=e.meta.get("removal"),
                    options={k: (list(v) if isinstance(v, tuple) else v)
-                            for k, v in vars(args).items() if k in METHOD_OPTIONS and v is not None},
+                            for k, v in vars(args).items()
+                            if k in METHOD_OPTIONS and v is not None},
                    segmentation=None if seg is None else segmenting.summary_of(seg),
                    segmentation_seconds=round(seg_time, 2), seconds=round(total, 2),
                    seed=args.seed)
     for key in ("baseline_score", "completeness", "layer"):   # gradient methods
         if e.meta.get(key) is not None:
             summary[key] = e.meta[key]
-    written = write_all(out, video, e, spec, model, args)
+    written = outputs.result_outputs(out, video, e, fraction=args.fraction,
+                                     class_names=model.class_names)
     written.append(outputs.write_summary(out, summary))
     report(e, total, seg_time, warnings, written)
     return 0
-
-
-def write_all(out, video, e, spec, model, args):
-    written = [outputs.write_explanation(out, e)]
-    if spec.family == "extremal":
-        written += outputs.extremal_outputs(out, video, e)
-    elif spec.family == "shapley":
-        written += outputs.esv_outputs(out, video, e, model.class_names)
-    else:  # removal and gradient maps: the top regions / voxels over the video
-        written += outputs.removal_outputs(out, video, e, args.fraction)
-    return written
 
 
 def report(e, total, seg_time, warnings, written):
@@ -193,3 +156,6 @@ def report(e, total, seg_time, warnings, written):
     for message in warnings:
         print(f"warning: {message}")
     print("wrote " + ", ".join(str(p) for p in written))
+
+
+__all__ = ["cmd_explain", "DEFAULTS", "REMOVALS", "METHOD_OPTIONS"]

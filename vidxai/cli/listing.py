@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..explain import registry
-from . import zoo
+from .. import zoo
 
 
 def cmd_methods(_args) -> int:

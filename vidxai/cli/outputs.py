@@ -143,3 +143,14 @@ def write_explanation(out: Path, e: Explanation) -> Path:
 
 def write_summary(out: Path, summary: dict) -> Path:
     return write_json(out / "summary.json", summary)
+
+
+def result_outputs(out: Path, video, e: Explanation, *, fraction: float,
+                   class_names=()) -> list[Path]:
+    """The pictures of one result, chosen by its kind (saved files name the same kinds):
+    extremal masks per area, frame Shapley bars, or the top regions of any other map."""
+    by_kind = {"extremal": lambda: extremal_outputs(out, video, e),
+               "esv": lambda: esv_outputs(out, video, e, class_names)}
+    written = [write_explanation(out, e)]
+    written += by_kind.get(e.kind, lambda: removal_outputs(out, video, e, fraction))()
+    return written

@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from . import outputs, segmenting, zoo
+from .. import zoo
+from . import outputs, segmenting
 
 
 def write_segmentation(path, seg) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from .. import segment
 from ..errors import ArgumentError, check_int
+from ..explain.frontdoor import DEFAULT_SEGMENTS
 from ..segment.masklets import GENERATOR
 
 SEGMENTERS = ("slic", "grid", "sam2")
-DEFAULTS = {"segmenter": "slic", "segments": 40, "cells": (4, 7, 7), "sam2_stride": 2,
+DEFAULTS = {"segmenter": "slic", "segments": DEFAULT_SEGMENTS, "cells": (4, 7, 7), "sam2_stride": 2,
             "sam2_config": "sam2.1_hiera_t", "sam2_image_size": 1024}
 SAM2_OPTIONS = ("sam2_checkpoint", "sam2_config", "sam2_stride", "sam2_points",
                 "sam2_image_size", "sam2_max_objects", "sam2_generator", "sam2_device",

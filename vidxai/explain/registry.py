@@ -1,17 +1,20 @@
-"""The method table: every explainer, what it needs, and the paper it comes from.
+"""The method table: every explainer, what it needs, how to call it, and its paper.
 
-The command line (``vidxai explain --method``, ``vidxai methods``), the README's method
-table and the tests read this table. Adding a method is one function plus one entry here:
-``options`` maps the command-line options that apply to the method onto its keyword
-arguments, ``needs`` names the inputs the caller must supply besides the score function
-and the video (``segmentation``, ``key``, ``gradients``: a differentiable score function,
-``layers``: a model whose intermediate layers can be read (:mod:`vidxai.layers`),
-``frame_value``: a model that scores subsets of frames).
+:func:`vidxai.explain.run` (the front door), the command line (``vidxai explain --method``,
+``vidxai methods``), the README's method table and the tests read this table. Adding a
+method is one function plus one entry here: ``needs`` names the inputs besides the score
+function and the video (``segmentation``, ``key``, ``gradients``: a differentiable score
+function, ``layers``: a model whose intermediate layers can be read (:mod:`vidxai.layers`),
+``frame_value``: a model that scores subsets of frames); ``adapter`` says how the front door
+calls the function (one small adapter per calling convention: :func:`on_video`,
+:func:`on_supervoxels`, :func:`on_frames`); ``options`` maps the command-line flags that
+apply to the method onto its keyword arguments.
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..errors import ArgumentError
 
@@ -29,12 +32,38 @@ PAPERS = {
            "Video Attribution. IEEE Transactions on Circuits and Systems for Video "
            "Technology (TCSVT), 2021.",
 }
-FAMILIES = ("removal", "extremal", "shapley", "gradient")
+FAMILIES = ("removal", "extremal", "shapley", "gradient", "baseline")
+
+
+def on_video(function, call):
+    """``function(f, video, **options)``: occlusion, RISE, extremal and gradient methods."""
+    return function(call.subject.f, call.video, **call.keywords())
+
+
+def on_supervoxels(function, call):
+    """``function(f, video, segmentation, **options)``: paper 001's supervoxel methods; the
+    segmentation is the user's ``segmentation=`` or the front door's default SLIC."""
+    segmentation = call.segmentation()
+    return function(call.subject.f, call.video, segmentation, **call.keywords())
+
+
+def on_frames(function, call):
+    """``function(value, T, empty=..., target=..., **options)``: paper 003's frame game, from
+    the model's frame-value function."""
+    value, empty = call.frame_game()
+    return function(value, call.video.shape[0], empty=empty, target=call.subject.target,
+                    **call.keywords())
 
 
 @dataclass(frozen=True)
 class Method:
-    """One row of the method table."""
+    """One row of the method table.
+
+    ``options``: command-line flag -> the function's keyword argument it sets (the flags
+    that apply to this method); ``quick``: the command line's own defaults for the method,
+    sized for a CPU (the function's defaults are the papers', used by
+    :func:`vidxai.explain.run`); ``adapter(function, call)``: how the front door calls it.
+    """
 
     name: str
     target: str          # "module:function", imported on first use (keeps start-up fast)
@@ -43,6 +72,8 @@ class Method:
     summary: str
     needs: frozenset = frozenset()
     options: dict = field(default_factory=dict)
+    adapter: Callable = on_video
+    quick: dict = field(default_factory=dict)
 
     @property
     def function(self):
@@ -54,60 +85,83 @@ class Method:
         return PAPERS.get(self.paper, self.paper)
 
 
-def _table() -> dict[str, Method]:
-    rb, ext = "vidxai.explain.removal_based:", "vidxai.explain.extremal:"
-    seg_key = frozenset({"segmentation", "key"})
-    samples = {"samples": "n_samples"}
-    masks = {"areas": "areas", "iterations": "iterations"}
+def _removal_rows(at: str) -> list[Method]:
+    """Paper 001's six removal-based methods (removal fill and batch size as flags)."""
+    seg, key = frozenset({"segmentation"}), frozenset({"key"})
+    base = {"removal": "removal", "batch_size": "batch_size"}
+    sampled = {"samples": "n_samples", **base}
+    fast, few = {"batch_size": 8}, {"n_samples": 120, "batch_size": 8}
+    return [
+        Method("lime", at + "lime", "removal", "001", "ridge surrogate on random supervoxel "
+               "coalitions (3D LIME)", seg | key, sampled, on_supervoxels, few),
+        Method("kernel_shap", at + "kernel_shap", "removal", "001", "Shapley values by "
+               "kernel-weighted least squares (3D Kernel SHAP)", seg | key, sampled,
+               on_supervoxels, few),
+        Method("rise", at + "rise", "removal", "001", "mean score under random upsampled cell "
+               "grids (3D RISE)", key, {**sampled, "cells": "cells"}, on_video, few),
+        Method("loco", at + "loco", "removal", "001", "score drop when one supervoxel is "
+               "removed (LV-LOCO)", seg, base, on_supervoxels, fast),
+        Method("univariate", at + "univariate", "removal", "001", "score with one supervoxel "
+               "kept alone (LV-Univariate)", seg, base, on_supervoxels, fast),
+        Method("occlusion", at + "occlusion", "removal", "001", "score drop under a sliding "
+               "removed cuboid (3D Sampled Occlusion)", frozenset(), base, on_video, fast),
+    ]
+
+
+def _extremal_rows(at: str) -> list[Method]:
+    """Papers 004 and 002's extremal masks (300 iterations on the command line)."""
     grads = frozenset({"gradients"})
-    gr, act = "vidxai.explain.gradients:", "vidxai.explain.activations:"
-    steps, noise = {"samples": "steps"}, {"samples": "n_samples"}
-    layers = frozenset({"gradients", "layers"})
-    rows = [
-        Method("lime", rb + "lime", "removal", "001", "ridge surrogate on random supervoxel "
-               "coalitions (3D LIME)", seg_key, samples),
-        Method("kernel_shap", rb + "kernel_shap", "removal", "001", "Shapley values by "
-               "kernel-weighted least squares (3D Kernel SHAP)", seg_key, samples),
-        Method("rise", rb + "rise", "removal", "001", "mean score under random upsampled cell "
-               "grids (3D RISE)", frozenset({"key"}), {"samples": "n_samples", "cells": "cells"}),
-        Method("loco", rb + "loco", "removal", "001", "score drop when one supervoxel is "
-               "removed (LV-LOCO)", frozenset({"segmentation"})),
-        Method("univariate", rb + "univariate", "removal", "001", "score with one supervoxel "
-               "kept alone (LV-Univariate)", frozenset({"segmentation"})),
-        Method("occlusion", rb + "occlusion", "removal", "001", "score drop under a sliding "
-               "removed cuboid (3D Sampled Occlusion)"),
-        Method("ep2d", ext + "ep2d", "extremal", "004", "per-frame extremal perturbation, every "
-               "frame keeps the same area", grads, masks),
-        Method("ep3d", ext + "ep3d", "extremal", "004", "extremal perturbation with one "
-               "whole-volume area loss (EP-3D)", grads, masks),
-        Method("step", ext + "step", "extremal", "004", "EP-3D plus the ellipsoid smoothness "
-               "loss L_K (STEP)", grads, masks),
-        Method("tiem", ext + "tiem", "extremal", "002", "per-frame areas from time importance "
-               "scores (TIEM)", grads, masks),
-        Method("tiem_lk", ext + "tiem_lk", "extremal", "002", "TIEM plus STEP's smoothness "
-               "loss L_K", grads, masks),
-        Method("esv", "vidxai.explain.esv:esv", "shapley", "003", "Element Shapley Values of the frames "
-               "(exact up to 16 frames, else sampled)", frozenset({"frame_value", "key"})),
-        Method("gradient", gr + "gradient", "gradient", "004", "gradient of the score with "
+    masks, quick = {"areas": "areas", "iterations": "iterations"}, {"iterations": 300}
+    tis = {**masks, "batch_size": "batch_size"}
+    return [
+        Method("ep2d", at + "ep2d", "extremal", "004", "per-frame extremal perturbation, every "
+               "frame keeps the same area", grads, masks, on_video, quick),
+        Method("ep3d", at + "ep3d", "extremal", "004", "extremal perturbation with one "
+               "whole-volume area loss (EP-3D)", grads, masks, on_video, quick),
+        Method("step", at + "step", "extremal", "004", "EP-3D plus the ellipsoid smoothness "
+               "loss L_K (STEP)", grads, masks, on_video, quick),
+        Method("tiem", at + "tiem", "extremal", "002", "per-frame areas from time importance "
+               "scores (TIEM)", grads, tis, on_video, quick),
+        Method("tiem_lk", at + "tiem_lk", "extremal", "002", "TIEM plus STEP's smoothness "
+               "loss L_K", grads, tis, on_video, quick),
+    ]
+
+
+def _gradient_rows(at: str) -> list[Method]:
+    """Paper 004's gradient and activation baselines."""
+    grads, layers = frozenset({"gradients"}), frozenset({"gradients", "layers"})
+    steps = {"samples": "steps", "batch_size": "batch_size"}
+    noise = {"samples": "n_samples", "batch_size": "batch_size"}
+    fast = {"batch_size": 8}
+    return [
+        Method("gradient", at + "gradient", "gradient", "004", "gradient of the score with "
                "respect to the input (G)", grads),
-        Method("gradient_x_input", gr + "gradient_x_input", "gradient", "004", "gradient times "
+        Method("gradient_x_input", at + "gradient_x_input", "gradient", "004", "gradient times "
                "input (G*I)", grads),
-        Method("ig", gr + "integrated_gradients", "gradient", "004", "integrated gradients from "
-               "a black video, 50 path points (IG)", grads, steps),
-        Method("smoothgrad", gr + "smoothgrad", "gradient", "004", "mean gradient over 50 noisy "
-               "copies of the video (SG)", grads | {"key"}, noise),
-        Method("smoothgrad_squared", gr + "smoothgrad_squared", "gradient", "004", "mean squared "
-               "gradient over 50 noisy copies (SG2)", grads | {"key"}, noise),
-        Method("blur_ig", gr + "blur_ig", "gradient", "004", "integrated gradients along "
-               "per-frame Gaussian blurs (Blur IG)", grads, steps),
-        Method("xrai", "vidxai.explain.xrai:xrai", "gradient", "004", "IG summed over SLIC "
-               "supervoxels at 6 levels, regions ranked by gain (XRAI)", grads, steps),
-        Method("grad_cam", act + "grad_cam", "gradient", "004", "gradient-weighted activations "
+        Method("ig", at + "integrated_gradients", "gradient", "004", "integrated gradients from "
+               "a black video, 50 path points (IG)", grads, steps, on_video, fast),
+        Method("smoothgrad", at + "smoothgrad", "gradient", "004", "mean gradient over 50 noisy "
+               "copies of the video (SG)", grads | {"key"}, noise, on_video, fast),
+        Method("smoothgrad_squared", at + "smoothgrad_squared", "gradient", "004", "mean squared "
+               "gradient over 50 noisy copies (SG2)", grads | {"key"}, noise, on_video, fast),
+        Method("blur_ig", at + "blur_ig", "gradient", "004", "integrated gradients along "
+               "per-frame Gaussian blurs (Blur IG)", grads, steps, on_video, fast),
+        Method("xrai", at + "xrai", "gradient", "004", "IG summed over SLIC supervoxels at 6 "
+               "levels, regions ranked by gain (XRAI)", grads, steps, on_video, fast),
+        Method("grad_cam", at + "grad_cam", "gradient", "004", "gradient-weighted activations "
                "of a layer, up-sampled (Grad-CAM)", layers, {"layer": "layer"}),
-        Method("excitation_backprop", act + "excitation_backprop", "gradient", "004", "marginal "
+        Method("excitation_backprop", at + "excitation_backprop", "gradient", "004", "marginal "
                "winning probabilities at a layer of a ReLU network (EB)", layers,
                {"layer": "layer"}),
     ]
+
+
+def _table() -> dict[str, Method]:
+    at = "vidxai.explain:"      # public names: stable across module moves
+    esv = Method("esv", at + "esv", "shapley", "003", "Element Shapley Values of the frames "
+                 "(exact up to 16 frames, else sampled)", frozenset({"frame_value", "key"}),
+                 {"batch_size": "batch_size"}, on_frames)
+    rows = [*_removal_rows(at), *_extremal_rows(at), esv, *_gradient_rows(at)]
     return {m.name: m for m in rows}
 
 
@@ -137,4 +191,5 @@ def register(method: Method) -> None:
     _METHODS[method.name] = method
 
 
-__all__ = ["Method", "PAPERS", "FAMILIES", "methods", "get", "register"]
+__all__ = ["Method", "PAPERS", "FAMILIES", "methods", "get", "register", "on_video",
+           "on_supervoxels", "on_frames"]

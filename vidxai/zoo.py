@@ -1,8 +1,11 @@
-"""Models and clips for the command line.
+"""Models by name and clips read as a model expects them (the command line, the study, the
+dataset runner and the notebooks share these).
 
 Models come from registries published under the ``vidxai.models`` entry point (this
-distribution publishes its zoo, the top-level package ``models``); the library itself stays
-model-agnostic and never imports the zoo.
+distribution publishes its zoo, the top-level package ``models``; another package can publish
+its own registry, ``{name: loader}``, under the same entry point); the library itself stays
+model-agnostic and never imports the zoo. Errors name the argument (``model``, ``frames``,
+``stride``, ``video``); the command line maps those names to its flags.
 """
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ..errors import ArgumentError, VidxaiError, check_int
-from ..io import probe_video, read_video, sample_video, upscale_factor
+from .errors import ArgumentError, VidxaiError, check_int
+from .io import probe_video, read_video, sample_video, upscale_factor
+
+__all__ = ["registry", "load_model", "model_info", "clip_window", "load_clip"]
 
 
 def registry() -> dict:
@@ -21,7 +26,7 @@ def registry() -> dict:
         try:
             found.update(ep.load())
         except (ImportError, AttributeError) as err:
-            raise VidxaiError(_shadowed(ep) or f"--model: the model registry {ep.value} could "
+            raise VidxaiError(_shadowed(ep) or f"model: the model registry {ep.value} could "
                               f"not be loaded ({err})") from err
     return found
 
@@ -31,16 +36,17 @@ def _shadowed(ep) -> str | None:
     module = sys.modules.get(ep.module)
     where = getattr(module, "__file__", None) or str(getattr(module, "__path__", [""])[0])
     if module is not None and "REGISTRY" not in vars(module):
-        return (f"--model: the model zoo is the package '{ep.module}', but '{where}' was "
+        return (f"model: the model zoo is the package '{ep.module}', but '{where}' was "
                 f"imported under that name (a {ep.module}.py or {ep.module}/ folder in the "
                 "working directory shadows it); rename it or run vidxai from another folder")
     return None
 
 
 def load_model(name: str):
+    """The zoo model called ``name`` (``vidxai models`` lists them), loaded."""
     models = registry()
     if name not in models:
-        raise ArgumentError("--model", f"one of {sorted(models)} (see `vidxai models`)", repr(name))
+        raise ArgumentError("model", f"one of {sorted(models)} (see `vidxai models`)", repr(name))
     return models[name]()
 
 
@@ -63,25 +69,25 @@ def clip_window(model, total: int, frames: int | None, stride: int | None, say=p
     When the model's default window does not fit, the largest stride that fits is used (or
     every frame, if the clip is shorter than the model's frame count but not than its
     minimum), said in one line. A clip shorter than the model's minimum, or explicit
-    ``--frames`` / ``--stride`` that do not fit, are errors naming the flag.
+    ``frames`` / ``stride`` that do not fit, are errors naming the argument.
     """
     if frames is not None:
-        check_int(frames, "--frames", minimum=1)
+        check_int(frames, "frames", minimum=1)
     if stride is not None:
-        check_int(stride, "--stride", minimum=1)
+        check_int(stride, "stride", minimum=1)
     if total < model.min_frames:
-        raise ArgumentError("--frames", f"a clip of at least {model.min_frames} frames for "
+        raise ArgumentError("frames", f"a clip of at least {model.min_frames} frames for "
                             f"{model.name}", f"a clip of {total} frames")
     n = model.num_frames if frames is None else frames
     if n > total:
         if frames is not None:
-            raise ArgumentError("--frames", f"at most {total} (the clip's length)", frames)
+            raise ArgumentError("frames", f"at most {total} (the clip's length)", frames)
         say(f"the clip has {total} frames, fewer than {model.name}'s {n}: using all {total}")
         return total, 1 if stride is None else stride
     s = model.meta.get("frame_stride") if stride is None else stride
     if s is not None and (n - 1) * s + 1 > total:
         if stride is not None:
-            raise ArgumentError("--stride", f"a stride whose {n}-frame window fits the clip's "
+            raise ArgumentError("stride", f"a stride whose {n}-frame window fits the clip's "
                                 f"{total} frames (at most {max(1, (total - 1) // max(n - 1, 1))})",
                                 stride)
         fit = max(1, (total - 1) // max(n - 1, 1))
@@ -97,7 +103,7 @@ def load_clip(model, path, frames=None, stride=None, say=print):
     path = sample_video("bikes") if path is None else Path(path)
     info = probe_video(path)
     if info.frames == 0:
-        raise ArgumentError("VIDEO", "a clip with decodable frames", str(path))
+        raise ArgumentError("video", "a clip with decodable frames", str(path))
     n, s = clip_window(model, info.frames, frames, stride, say)
     size = model.size[0] if model.size[0] == model.size[1] else tuple(model.size)
     video = read_video(path, num_frames=n, size=size, stride=s)
