@@ -1,17 +1,25 @@
 """Evaluation stage: how faithful is an explanation, and how far can a metric be trusted.
 
-Modules: :mod:`.curves` (insertion / deletion games, minimal masks), :mod:`.units` (what moves
-together in a game, and in which order), :mod:`.pointing` (pointing games against known
-regions or boxes). ``from vidxai import metrics; metrics.insertion(...)`` reaches every
-public name below.
+Modules: :mod:`.curves` (insertion / deletion games, ``auc``, minimal masks), :mod:`.units`
+(what moves together in a game, and in which order), :mod:`.protocols` (the papers' settings
+as named presets), :mod:`.reliability` (paper 004's alpha), :mod:`.pointing` (pointing games
+against known regions or boxes). ``from vidxai import metrics; metrics.insertion(...)``
+reaches every public name below.
 """
 from __future__ import annotations
 
-from .curves import GAMES, ORDERS, Curve, check_thresholds, deletion, insertion, minimal_mask
+from .curves import (AUC_RULES, GAMES, LEVELS, ORDERS, SCHEDULES, TIES, Curve, auc,
+                     check_thresholds, deletion, insertion, minimal_mask)
 from .pointing import (PointingResult, pointing_game, temporal_pointing_game,
                        whitebox_pointing_ceiling, whitebox_pointing_game)
-from .units import rank_units, unit_labels
+from .protocols import PROTOCOLS, STEP_MEAN_RGB, Protocol, ProtocolScore, protocol
+from .reliability import CONVENTIONS, reliability
+from .units import per_frame, rank_units, tie_boundaries, unit_labels, unit_values
 
-__all__ = ["Curve", "insertion", "deletion", "minimal_mask", "check_thresholds", "ORDERS",
-           "GAMES", "unit_labels", "rank_units", "PointingResult", "pointing_game",
-           "temporal_pointing_game", "whitebox_pointing_game", "whitebox_pointing_ceiling"]
+__all__ = ["Curve", "insertion", "deletion", "minimal_mask", "auc", "check_thresholds",
+           "ORDERS", "GAMES", "TIES", "SCHEDULES", "AUC_RULES", "LEVELS",
+           "unit_labels", "unit_values", "rank_units", "per_frame", "tie_boundaries",
+           "Protocol", "ProtocolScore", "protocol", "PROTOCOLS", "STEP_MEAN_RGB",
+           "reliability", "CONVENTIONS",
+           "PointingResult", "pointing_game", "temporal_pointing_game",
+           "whitebox_pointing_game", "whitebox_pointing_ceiling"]
