@@ -50,6 +50,9 @@ def slic(video, n_segments: int = 200, compactness: float = 20.0, spacing=(0.2, 
     Defaults follow the paper's code: 200 segments, compactness 20 and a temporal spacing of
     0.2 (time distances count less, so supervoxels extend through frames). Extra keyword
     arguments go to :func:`skimage.segmentation.slic`. Labels are made contiguous from 0.
+    The settings used are recorded in the result's ``info`` (``segmenter``, ``n_segments``,
+    ``compactness``, ``spacing`` and ``options``, the extra keyword arguments); SLIC returns
+    about, not exactly, ``n_segments`` supervoxels: ``n`` is the count it gave.
     """
     from skimage.segmentation import slic as _slic
 
@@ -62,7 +65,9 @@ def slic(video, n_segments: int = 200, compactness: float = 20.0, spacing=(0.2, 
         raise ArgumentError("spacing", "a (t, h, w) triple", spacing)
     labels = _slic(video, n_segments=n_segments, compactness=compactness,
                    spacing=np.asarray(spacing), channel_axis=-1, start_label=0, **kwargs)
-    return relabel(labels)
+    return relabel(labels, info={"segmenter": "slic", "n_segments": n_segments,
+                                 "compactness": compactness, "spacing": list(spacing),
+                                 "options": dict(kwargs)})
 
 
 from .collapse import collapse_frames  # noqa: E402  (modules below use Segmentation)

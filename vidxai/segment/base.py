@@ -1,7 +1,7 @@
 """The :class:`Segmentation` every segmenter returns, and :func:`relabel`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -10,10 +10,13 @@ from ..errors import ArgumentError, ArgumentTypeError, check_int, describe
 
 @dataclass(frozen=True, eq=False)
 class Segmentation:
-    """``labels``: int32 ``(T, H, W)`` with every value in ``0..n-1`` used; ``n`` features."""
+    """``labels``: int32 ``(T, H, W)`` with every value in ``0..n-1`` used; ``n`` features;
+    ``info``: how the segmenter made it (e.g. :func:`~vidxai.segment.slic` records its
+    settings), empty when nothing was recorded."""
 
     labels: np.ndarray
     n: int
+    info: dict = field(default_factory=dict)
 
     def __post_init__(self):
         labels = self.labels
@@ -33,9 +36,12 @@ class Segmentation:
                 "labels", f"contiguous labels using every value 0..{n - 1}",
                 f"{present.size} distinct values (use segment.relabel)",
             )
+        if not isinstance(self.info, dict):
+            raise ArgumentTypeError("info", "a dict", describe(self.info))
         labels.setflags(write=False)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "n", n)
+        object.__setattr__(self, "info", dict(self.info))  # the caller's dict stays theirs
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -53,10 +59,12 @@ class Segmentation:
             )
 
 
-def relabel(labels) -> Segmentation:
-    """Make arbitrary integer labels contiguous from 0 (order of first label value kept)."""
+def relabel(labels, info: dict | None = None) -> Segmentation:
+    """Make arbitrary integer labels contiguous from 0 (order of first label value kept);
+    ``info`` is stored as the segmentation's :attr:`~Segmentation.info`."""
     labels = np.asarray(labels)
     if labels.ndim != 3:
         raise ArgumentError("labels", "an integer array of shape (T, H, W)", describe(labels))
     values, inverse = np.unique(labels, return_inverse=True)
-    return Segmentation(inverse.reshape(labels.shape).astype(np.int32), int(values.size))
+    return Segmentation(inverse.reshape(labels.shape).astype(np.int32), int(values.size),
+                        info=dict(info or {}))

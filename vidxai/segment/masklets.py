@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,7 +56,6 @@ class Masklets(Segmentation):
     unassigned: int | None = None
     starts: np.ndarray | None = None
     resegmented: tuple = ()
-    info: dict = field(default_factory=dict)
 
 
 class Board:
