@@ -110,7 +110,7 @@ def test_no_weight_warns_and_returns_the_documented_value(convention):
     r = np.full(4, 0.5)
     with pytest.warns(ExplanationWarning, match="weight"):
         got = metrics.reliability(A, r, convention=convention)
-    assert got == metrics.reliability.__globals__["NO_WEIGHT"] == -1.0
+    assert got == metrics.NO_WEIGHT == -1.0
     with pytest.warns(ExplanationWarning):  # one video: no pair at all
         assert metrics.reliability(A[:1] + 1, r[:1], convention=convention) == -1.0
 

@@ -13,13 +13,14 @@ from .curves import (AUC_RULES, GAMES, LEVELS, ORDERS, SCHEDULES, TIES, Curve, a
 from .pointing import (PointingResult, pointing_game, temporal_pointing_game,
                        whitebox_pointing_ceiling, whitebox_pointing_game)
 from .protocols import PROTOCOLS, STEP_MEAN_RGB, Protocol, ProtocolScore, protocol
-from .reliability import CONVENTIONS, reliability
-from .units import per_frame, rank_units, tie_boundaries, unit_labels, unit_values
+from .reliability import CONVENTIONS, NO_WEIGHT, reliability
+from .units import (AGGREGATES, UNITS, per_frame, rank_units, tie_boundaries, unit_labels,
+                    unit_values)
 
 __all__ = ["Curve", "insertion", "deletion", "minimal_mask", "auc", "check_thresholds",
            "ORDERS", "GAMES", "TIES", "SCHEDULES", "AUC_RULES", "LEVELS",
-           "unit_labels", "unit_values", "rank_units", "per_frame", "tie_boundaries",
+           "UNITS", "AGGREGATES", "unit_labels", "unit_values", "rank_units", "per_frame", "tie_boundaries",
            "Protocol", "ProtocolScore", "protocol", "PROTOCOLS", "STEP_MEAN_RGB",
-           "reliability", "CONVENTIONS",
+           "reliability", "CONVENTIONS", "NO_WEIGHT",
            "PointingResult", "pointing_game", "temporal_pointing_game",
            "whitebox_pointing_game", "whitebox_pointing_ceiling"]
