@@ -209,3 +209,18 @@ def cuboid_mask(starts, aux, static):
         hit = hit.reshape(shape)
         inside = hit if inside is None else inside & hit
     return 1.0 - inside.astype(jnp.float32)
+
+
+def imputation(video, removed, *, neighbours: int = 6, noise: float = 0.01, key=None, x0=None,
+               tol: float = 1e-6, maxiter: int = 2000):
+    """ROAD's noisy linear imputation in space-time: each ``removed`` voxel ``(T, H, W)``
+    becomes the mean of its 6 (or 26) spatio-temporal neighbours plus Gaussian ``noise``, the
+    kept voxels fixed ("A Consistent and Efficient Evaluation Strategy for Attribution
+    Methods", Rong et al., ICML 2022). Unlike the fills above the result depends on the mask,
+    so it is a function of (video, mask), not a :class:`Removal`. Returns
+    :class:`vidxai._imputation.Imputed` ``(video, residual, solution)``; see
+    :func:`vidxai._imputation.impute` for the system, borders and solver."""
+    from ._imputation import impute
+
+    return impute(video, removed, neighbours=neighbours, noise=noise, key=key, x0=x0, tol=tol,
+                  maxiter=maxiter)
