@@ -2,6 +2,7 @@
 atomic files, per-video keys."""
 import dataclasses
 import json
+import sys
 import zlib
 
 import jax
@@ -287,3 +288,13 @@ def test_folder_expansion_and_manifest_name(dataset, tmp_path):
     for path in sorted((dataset / "videos").glob("*.mp4"))[::-1]:
         (tmp_path / path.name).write_bytes(path.read_bytes())
     assert [p.name for p in runner.video_files(tmp_path)] == [f"v{i:02d}.mp4" for i in range(4)]
+
+
+def test_missing_ray_names_the_extra(monkeypatch, dataset, tmp_path):
+    """catches: a bare ModuleNotFoundError (or a silent fallback to the local engine) when
+    Ray is not installed."""
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(errors.VidxaiError, match=r"pip install 'vidxai\[ray\]'") as info:
+        runner.explain_many(dataset / "videos", TinyModel(), ["lime"], tmp_path, engine="ray",
+                            **OPTIONS)
+    assert isinstance(info.value, ImportError) and info.value.argument == "engine"

@@ -55,7 +55,7 @@ def _failed(task, err) -> dict:
 def run(tasks, spec, finish, *, address=None, workers=None) -> None:
     """Run ``tasks`` (:class:`vidxai.runner.Task`) on Ray actors building the model from
     ``spec``; call ``finish(task, report)`` on the driver as each video's report arrives."""
-    from .runner import Worker
+    from ._worker import Worker
 
     ray = import_ray()
     started = _start(ray, address, workers)

@@ -65,10 +65,11 @@ import numpy as np
 from . import __version__
 from . import _manifest
 from ._progress import bar_disabled
+from ._worker import Built, Task, Worker
 from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int, describe
 
-__all__ = ["explain_many", "job_key", "video_files", "RunSummary", "JobOutcome",
-           "VIDEO_SUFFIXES", "ENGINES"]
+__all__ = ["explain_many", "job_key", "video_files", "RunSummary", "JobOutcome", "Job",
+           "Worker", "VIDEO_SUFFIXES", "ENGINES"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 ENGINES = ("local", "ray")
@@ -171,7 +172,7 @@ def _model_spec(model, engine: str):
             raise ArgumentTypeError("model", "a zoo model name or a model factory for the ray "
                                     "engine (a model object is not shipped to workers)",
                                     describe(model))
-        return _Built(model), f"object:{getattr(model, 'name', type(model).__name__)}"
+        return Built(model), f"object:{getattr(model, 'name', type(model).__name__)}"
     if callable(model):
         try:
             needed = [p for p in inspect.signature(model).parameters.values()
@@ -183,16 +184,6 @@ def _model_spec(model, engine: str):
             return model, _manifest.canonical(model)
     raise ArgumentTypeError("model", "a zoo model name or a zero-argument factory returning a "
                             "model with an input spec (num_frames, size)", describe(model))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Built:
-    """A model object given to the local engine, built already."""
-
-    model: object
-
-    def __call__(self):
-        return self.model
 
 
 @dataclasses.dataclass
@@ -209,18 +200,6 @@ class Job:
     @property
     def name(self) -> str:
         return self.path.name
-
-
-@dataclasses.dataclass
-class Task:
-    """The pending jobs of one video, as a worker receives them."""
-
-    path: str
-    key: object
-    target: object
-    frames: int | None
-    stride: int | None
-    jobs: list          # [(method, options)]
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -420,83 +399,3 @@ def explain_many(videos, model, methods, out, *, engine: str = "local", key=None
         bar.close()
         summary.seconds = time.perf_counter() - start
     return summary
-
-
-# ------------------------------------------------------------------------------- worker
-class Worker:
-    """Explains one video's jobs at a time; builds the model on first use, once.
-
-    The local engine uses one in this process; the Ray engine one per actor.
-    """
-
-    def __init__(self, spec):
-        self.spec = spec
-        self.model = None
-
-    def pid(self) -> int:
-        return os.getpid()
-
-    def _build(self) -> float:
-        if self.model is not None:
-            return 0.0
-        start = time.perf_counter()
-        if isinstance(self.spec, str):
-            from . import zoo
-
-            model = zoo.load_model(self.spec)
-        else:
-            model = self.spec()
-        if not all(hasattr(model, a) for a in ("num_frames", "size", "min_frames", "meta",
-                                                "name")):
-            raise ArgumentTypeError("model", "a model with the zoo's input spec (num_frames, "
-                                    "size, min_frames, meta, name; see models/base.py)",
-                                    describe(model))
-        self.model = model
-        return time.perf_counter() - start
-
-    def explain(self, task: Task) -> dict:
-        """Every job of ``task``: ``{"pid", "model_seconds", "load_seconds", "sampling",
-        "notes", "target", "label", "results": [{"method", "status", "error",
-        "explanation", "seconds"}]}``. A failure fails the jobs it concerns, not the run."""
-        from . import zoo
-        from .explain import frontdoor
-
-        report = {"pid": os.getpid(), "model_seconds": 0.0, "notes": [], "results": []}
-        start = time.perf_counter()
-        try:
-            report["model_seconds"] = round(self._build(), 4)
-            start = time.perf_counter()
-            _, video, sampling = zoo.load_clip(self.model, task.path, task.frames, task.stride,
-                                               say=report["notes"].append)
-            if hasattr(self.model, "check_input"):
-                video = self.model.check_input(video)
-            report["sampling"] = sampling
-            who = frontdoor.subject(self.model, video, task.target)
-            report["target"], report["label"] = who.target, who.label
-        except Exception as err:                         # noqa: BLE001 - recorded per job
-            report["load_seconds"] = round(time.perf_counter() - start, 4)
-            report["results"] = [{"method": m, "status": "failed", "error": _text(err)}
-                                 for m, _ in task.jobs]
-            return report
-        report["load_seconds"] = round(time.perf_counter() - start, 4)
-        segmentations = {}
-        for method, options in task.jobs:
-            start = time.perf_counter()
-            try:
-                options = dict(options)
-                segmenter = options.get("segmentation")
-                if segmenter is not None:
-                    if id(segmenter) not in segmentations:
-                        segmentations[id(segmenter)] = segmenter(video)
-                    options["segmentation"] = segmentations[id(segmenter)]
-                e = frontdoor.run(method, who, video, key=task.key, **options)
-                result = {"status": "done", "error": None, "explanation": e}
-            except Exception as err:                     # noqa: BLE001 - recorded per job
-                result = {"status": "failed", "error": _text(err)}
-            result.update(method=method, seconds=round(time.perf_counter() - start, 4))
-            report["results"].append(result)
-        return report
-
-
-def _text(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
