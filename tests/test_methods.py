@@ -55,8 +55,9 @@ def test_kernel_shap_matches_brute_force_on_interactions():
     # (catches: WLS weights squared or dropped, sampled rows not given the leftover mass)
     rec = RecordingScore(lambda x: np.asarray(f(x)))
     sampled = explain.kernel_shap(rec, video, seg, key=KEY, n_samples=30)
-    z = coalitions_of(rec.videos(sampled.n_evals), video, seg)
-    y = rec.fn(rec.videos(sampled.n_evals))      # rows 0, 1: the video, the removed video
+    fitted = sampled.n_evals - sampled.meta["fit"]["heldout_n"]   # held-out rows come last
+    z = coalitions_of(rec.videos(fitted), video, seg)
+    y = rec.fn(rec.videos(fitted))      # rows 0, 1: the video, the removed video
     expected, complete = kernel_shap_fit(z[2:], y[2:], y[0], y[1])
     assert complete == [1, 5]  # sizes 2..4 sampled (30 rows < 12 + 30 for sizes 1,5,2,4)
     np.testing.assert_allclose(sampled.weights, expected, atol=1e-4 * np.abs(expected).max())
@@ -85,7 +86,8 @@ def test_lime_recovers_additive_weights():
     np.testing.assert_allclose(e.weights, coef, atol=1e-4)
     assert e.meta["intercept"] == pytest.approx(intercept, abs=1e-4)
     assert e.meta["score"] == pytest.approx(0.5 * w.sum() + 3.0, abs=1e-5)
-    assert e.n_evals == 402  # 400 samples, the video and the fully removed video
+    # 400 samples, the video, the fully removed video and the held-out rows
+    assert e.n_evals == 402 + e.meta["fit"]["heldout_n"] and e.meta["fit"]["heldout_n"] == 40
 
 
 def test_loco_and_univariate_closed_forms(additive):

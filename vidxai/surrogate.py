@@ -5,6 +5,7 @@ RISE's mean-when-kept and plain differences. The two regressions are solved from
 sufficient statistics: the weighted Gram matrix ``A' W A`` of the columns ``A = [z, 1, y]``
 (:class:`Gram`), accumulated chunk by chunk (float32 on the device per chunk, float64 across
 chunks), so the number of samples never sets the memory: ``O(features^2)``.
+:class:`HeldOut` scores a fitted surrogate on coalitions it did not use, from running sums.
 """
 from __future__ import annotations
 
@@ -151,6 +152,47 @@ def shapley_fit(gram: Gram, full: float, empty: float) -> Fit:
                rank_deficient=deficient)
 
 
+class HeldOut:
+    """Weighted R^2 of a fitted surrogate (:class:`Fit`) on held-out rows: coalitions drawn
+    like the fitted ones but not used by the fit.
+
+    ``R^2 = 1 - sum_j w_j (y_j - b - z_j . c)^2 / sum_j w_j (y_j - ybar)^2`` with ``ybar``
+    the weighted mean of the held-out scores and ``w_j`` the weights the fit gives such a
+    row (the out-of-sample counterpart of the fit's own weighted R^2). It is 1 for a perfect
+    prediction, 0 for one no better than the held-out mean, and has no lower bound. Rows are
+    added chunk by chunk into float64 sums (the scores shifted by the first one, so a constant
+    score leaves exactly zero variation): memory does not grow with their number.
+    """
+
+    def __init__(self, fit: Fit):
+        self.fit = fit
+        self.n, self.shift = 0, None
+        self.sums = np.zeros(4)       # sum w, sum w d, sum w d^2, sum w r^2 (d = y - shift)
+
+    def add(self, z, y, w) -> None:
+        y = np.asarray(y, np.float64)
+        if not y.size:
+            return
+        w = np.asarray(w, np.float64)
+        residual = y - self.fit.intercept - np.asarray(z, np.float64) @ self.fit.coef
+        self.shift = y[0] if self.shift is None else self.shift
+        d = y - self.shift
+        self.sums += [w.sum(), w @ d, w @ (d * d), w @ (residual * residual)]
+        self.n += y.size
+
+    def r2(self) -> tuple[float | None, str | None]:
+        """``(R^2, None)``, or ``(None, why)`` when it is undefined (never NaN)."""
+        total, first, second, squares = self.sums
+        if self.n == 0:
+            return None, "no held-out rows were scored"
+        if not total > 0:
+            return None, "the held-out rows carry no weight under the fit's kernel"
+        variation = second - first * first / total
+        if not variation > 1e-12 * max(second, abs(self.shift) ** 2 * total, 1e-30):
+            return None, "the held-out scores are constant: there is no variation to explain"
+        return float(1.0 - squares / variation), None
+
+
 @jax.jit
 def kept_mean(z, y):
     """Mean score over the rows in which each feature was kept (RISE's importance).
@@ -203,3 +245,8 @@ def mask_weighted_mean(mask_fn, params, values, aux=(), static=None, *, shape, b
 def safe_ratio(num, den):
     """``num / den`` where ``den > 0``, else 0 (no evidence is 0, never NaN)."""
     return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
+
+
+__all__ = ["lime_kernel_distance", "lime_kernel", "chunk_gram", "Gram", "Fit", "RCOND",
+           "ridge_fit", "ridge", "shapley_fit", "HeldOut", "kept_mean", "difference",
+           "accumulate_masks", "mask_weighted_mean", "safe_ratio"]

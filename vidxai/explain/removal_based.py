@@ -18,10 +18,11 @@ from .. import sampling, surrogate
 from ..errors import (ArgumentError, check_float, check_int, check_key, check_probability,
                       check_shape3)
 from ..removal import coalition_mask, cuboid_mask, rise_mask
-from ..scoring import (chunks, index_chunks, run_batches, score_coalitions, score_stream,
+from ..scoring import (chunks, index_chunks, run_batches, score_checked_coalitions, score_stream,
                        stream_chunks)
 from ..segment import grid
-from ._common import ScoreSpread, explanation, prepare, trust, with_rows
+from ._common import (ScoreSpread, explanation, fit_stream, heldout_count, heldout_key,
+                      heldout_meta, prepare, row_mask, trust, with_rows)
 
 
 def _with_ends(idx, sampled):
@@ -39,10 +40,14 @@ def lime_rows(key, idx, n: int, p):
     return _with_ends(idx, sampling.bernoulli_rows(key, jnp.maximum(idx, 2) - 2, n, p))
 
 
-def _sampled(rows: int, offset: int, batch_size: int) -> np.ndarray:
-    """0/1 per chunk row: a real sampled row (not row 0 or 1, not padding)."""
-    idx = offset + np.arange(batch_size)
-    return ((idx >= 2) & (np.arange(batch_size) < rows)).astype(np.float32)
+@partial(jax.jit, static_argnames=("n",))
+def lime_stream_rows(key, held_key, idx, n: int, p, first):
+    """:func:`lime_rows` below row ``first``; row ``i >= first`` is held-out coalition
+    ``i - first``, drawn (Bernoulli(p), like the samples) from ``fold_in(held_key, i - first)``."""
+    held = idx >= first
+    fitted = lime_rows(key, jnp.where(held, 0, idx), n, p)
+    extra = sampling.bernoulli_rows(held_key, jnp.where(held, idx - first, 0), n, p)
+    return jnp.where(held[:, None], extra, fitted)
 
 
 def _coalition_stream(f, video, segmentation, removal, chunk_iter, n_rows, batch_size,
@@ -59,7 +64,7 @@ def _coalition_stream(f, video, segmentation, removal, chunk_iter, n_rows, batch
 
 
 def lime(f, video, segmentation, *, key, n_samples=1000, p=0.5, kernel_width=0.25, alpha=1.0,
-         removal=None, sampler=None, batch_size=32, progress=False):
+         removal=None, sampler=None, n_heldout=None, batch_size=32, progress=False):
     """3D LIME (paper 001): ridge surrogate on random coalitions of supervoxels.
 
     Each feature is kept with probability ``p``; sample ``i`` is drawn from
@@ -71,6 +76,18 @@ def lime(f, video, segmentation, *, key, n_samples=1000, p=0.5, kernel_width=0.2
     The unperturbed and the fully removed video are scored too (``meta["score"]``,
     ``meta["empty_score"]``) but not fitted; ``meta["fit"]`` has the weighted R^2 and the
     spread of the sampled scores, ``meta["warnings"]`` says when the map carries little signal.
+
+    Held-out fit: ``n_heldout`` more coalitions (default ``min(64, max(16, ceil(0.1 *
+    n_samples)))``, rounded up to even; 0: none) are drawn the same way from
+    ``fold_in(key, 2^32 - 1)`` (so the fitted rows, hence the weights, are those of a run
+    without them), scored after the samples by the same engine and counted in ``n_evals``;
+    the fitted ridge is scored on them: ``meta["fit"]["heldout_r2"]`` is their R^2 weighted
+    by the same kernel (or None, with ``heldout_note`` saying why: constant scores, no
+    held-out rows), ``meta["fit"]["heldout_n"]`` their number. It warns
+    (:class:`~vidxai.errors.ExplanationWarning`, ``meta["warnings"]``) when ``n_samples``
+    does not exceed the number of features (the ridge can interpolate: the in-sample R^2 is
+    near 1 whatever the model) or the held-out R^2 is below 0.5. With a ``sampler`` no rows
+    are held out (``n_heldout`` must be None or 0: its distribution is unknown).
 
     References:
       F. X. Gaya-Morey, J. M. Buades-Rubio, C. Manresa-Yee. Local Agnostic Video Explanations:
@@ -88,8 +105,14 @@ def lime(f, video, segmentation, *, key, n_samples=1000, p=0.5, kernel_width=0.2
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     n = segmentation.n
     if sampler is None:
-        chunk_iter = index_chunks(partial(lime_rows, key, n=n, p=p), n_samples + 2, batch_size)
+        h = heldout_count(n_samples, n_heldout)
+        chunk_iter = index_chunks(partial(lime_stream_rows, key, heldout_key(key), n=n, p=p,
+                                          first=jnp.uint32(n_samples + 2)),
+                                  n_samples + 2 + h, batch_size)
     else:
+        if n_heldout is not None and heldout_count(n_samples, n_heldout):
+            raise ArgumentError("n_heldout", "None or 0 with a custom sampler", n_heldout)
+        h = 0
         z = np.asarray(sampler(key, n_samples, n), dtype=bool)
         if z.shape != (n_samples, n):
             raise ArgumentError("sampler", f"a function returning ({n_samples}, {n}) coalitions",
@@ -97,24 +120,22 @@ def lime(f, video, segmentation, *, key, n_samples=1000, p=0.5, kernel_width=0.2
         chunk_iter = chunks(with_rows(z, True, False)[np.r_[n_samples, n_samples + 1,
                                                              :n_samples]], n_samples + 2,
                             batch_size)
-    gram, spread, ends = surrogate.Gram(n), ScoreSpread(), {}
-    for rows, z, y, offset in _coalition_stream(f, video, segmentation, removal, chunk_iter,
-                                                n_samples + 2, batch_size, progress):
-        keep = _sampled(rows, offset, batch_size)
-        ends.update({offset + i: float(y[i]) for i in range(min(rows, 2 - offset))})
-        y_full = np.zeros(batch_size, np.float32)
-        y_full[:rows] = y
-        gram.add(z, y_full, np.asarray(surrogate.lime_kernel(z, kernel_width)) * keep)
-        spread.add(y[keep[:rows] > 0])
-    fit = surrogate.ridge_fit(gram, alpha)
-    return explanation("lime", fit.coef, segmentation, f, n_samples + 2, removal,
-                       **trust(ends[0], ends[1], spread, fit.r2, fit.rank_deficient),
+    stream = _coalition_stream(f, video, segmentation, removal, chunk_iter, n_samples + 2 + h,
+                               batch_size, progress)
+    fit, ends, spread, held = fit_stream(
+        stream, surrogate.Gram(n), n_samples, batch_size,
+        lambda z: (z, surrogate.lime_kernel(z, kernel_width)),
+        lambda gram, _: surrogate.ridge_fit(gram, alpha))
+    heldout = heldout_meta(held, h, "n_heldout = 0: no coalitions are held out" if sampler is None
+                           else "a custom sampler: no coalitions are held out")
+    return explanation("lime", fit.coef, segmentation, f, n_samples + 2 + h, removal,
+                       **trust(ends[0], ends[1], spread, fit.r2, fit.rank_deficient, heldout, n),
                        intercept=fit.intercept,
                        n_samples=n_samples, p=p, kernel_width=kernel_width, alpha=alpha)
 
 
-def kernel_shap(f, video, segmentation, *, key, n_samples=1000, removal=None, batch_size=32,
-                progress=False):
+def kernel_shap(f, video, segmentation, *, key, n_samples=1000, n_heldout=None, removal=None,
+                batch_size=32, progress=False):
     """3D Kernel SHAP (paper 001): Shapley values by kernel-weighted least squares.
 
     Coalitions from :func:`vidxai.sampling.kernel_plan` (complete small/large sizes, then
@@ -123,6 +144,17 @@ def kernel_shap(f, video, segmentation, *, key, n_samples=1000, removal=None, ba
     exactly, so the weights sum to ``f(x) - f(removed)`` (efficiency). With ``n_samples >=
     2^n - 2`` every coalition is used and the result is the exact Shapley value vector.
     ``meta["fit"]`` has the weighted R^2 of the fit and the spread of the scores.
+
+    Held-out fit: unless every coalition is in the fit, ``n_heldout`` more complement pairs
+    (default ``min(64, max(16, ceil(0.1 * n_samples)))`` rows, rounded up to even; 0: none)
+    are drawn like the sampled ones (sizes not enumerated, in proportion to their kernel
+    mass) from ``fold_in(key, 2^32 - 1)``, scored after the fitted rows and counted in
+    ``n_evals``; the fitted weights are scored on them. Drawn in proportion to the kernel,
+    they carry equal weights, so ``meta["fit"]["heldout_r2"]`` estimates the kernel-weighted
+    R^2 over the coalitions the fit only sampled (None, with ``heldout_note``, when the
+    scores are constant or nothing is held out); ``meta["fit"]["heldout_n"]`` is their
+    number. It warns when the fitted rows do not exceed the features, or the held-out R^2 is
+    below 0.5 (see :func:`lime`).
 
     References:
       F. X. Gaya-Morey, J. M. Buades-Rubio, C. Manresa-Yee. Local Agnostic Video Explanations:
@@ -140,24 +172,29 @@ def kernel_shap(f, video, segmentation, *, key, n_samples=1000, removal=None, ba
     if n > 1 and plan.n_rows == 0:
         raise ArgumentError("n_samples", "at least 2 (one complement pair) for Kernel SHAP",
                             n_samples)
+    h = heldout_count(n_samples, n_heldout)
+    exhaustive = n == 1 or not plan.size_probs
+    h = 0 if exhaustive else h
+    held_plan = sampling.KernelPlan(m=n, sizes=(), size_weight=(), pairs=h // 2,
+                                    pair_weight=1.0, size_probs=plan.size_probs)
     ends = [(np.stack([np.ones(n, bool), np.zeros(n, bool)]), np.zeros(2))]
     pieces = itertools.chain(ends, sampling.shapley_kernel_chunks(key, plan, batch_size)
-                             if n > 1 else ())
-    n_rows = 2 + (plan.n_rows if n > 1 else 0)
-    gram, spread, scores = surrogate.Gram(n), ScoreSpread(), {}
-    for rows, (z, w), y, offset in _coalition_stream(
-            f, video, segmentation, removal, stream_chunks(pieces, batch_size), n_rows,
-            batch_size, progress):
-        keep = _sampled(rows, offset, batch_size)
-        scores.update({offset + i: float(y[i]) for i in range(min(rows, 2 - offset))})
-        y_full = np.zeros(batch_size, np.float32)
-        y_full[:rows] = y
-        gram.add(z, y_full, np.asarray(w) * keep)
-        spread.add(y[keep[:rows] > 0])
-    fit = surrogate.shapley_fit(gram, scores[0], scores[1])
-    return explanation("kernel_shap", fit.coef, segmentation, f, n_rows, removal,
-                       **trust(scores[0], scores[1], spread, fit.r2, fit.rank_deficient),
-                       n_samples=int(n_rows - 2))
+                             if n > 1 else (),
+                             sampling.shapley_kernel_chunks(heldout_key(key), held_plan,
+                                                            batch_size) if h else ())
+    n_fit = plan.n_rows if n > 1 else 0
+    stream = _coalition_stream(f, video, segmentation, removal,
+                               stream_chunks(pieces, batch_size), 2 + n_fit + h, batch_size,
+                               progress)
+    fit, scores, spread, held = fit_stream(
+        stream, surrogate.Gram(n), n_fit, batch_size, lambda zw: zw,
+        lambda gram, ends: surrogate.shapley_fit(gram, ends[0], ends[1]))
+    heldout = heldout_meta(held, h, "every coalition is in the fit: none is left to hold out"
+                           if exhaustive else "n_heldout = 0: no coalitions are held out")
+    return explanation("kernel_shap", fit.coef, segmentation, f, 2 + n_fit + h, removal,
+                       **trust(scores[0], scores[1], spread, fit.r2, fit.rank_deficient,
+                               heldout, n),
+                       n_samples=int(n_fit))
 
 
 def loco(f, video, segmentation, *, removal=None, batch_size=32, progress=False):
@@ -172,8 +209,8 @@ def loco(f, video, segmentation, *, removal=None, batch_size=32, progress=False)
     """
     video, removal = prepare(f, video, segmentation, removal)
     z = sampling.leave_one_out(segmentation.n)
-    y = score_coalitions(f, video, segmentation, with_rows(z, True), removal,
-                         batch_size=batch_size, progress=progress)
+    y = score_checked_coalitions(f, video, segmentation, with_rows(z, True), removal,
+                                 batch_size=batch_size, progress=progress)
     weights = -surrogate.difference(y[:-1], y[-1])
     return explanation("loco", weights, segmentation, f, len(y), removal, score=y[-1])
 
@@ -190,8 +227,8 @@ def univariate(f, video, segmentation, *, removal=None, batch_size=32, progress=
     """
     video, removal = prepare(f, video, segmentation, removal)
     z = sampling.keep_one(segmentation.n)
-    y = score_coalitions(f, video, segmentation, with_rows(z, True, False), removal,
-                         batch_size=batch_size, progress=progress)
+    y = score_checked_coalitions(f, video, segmentation, with_rows(z, True, False), removal,
+                                 batch_size=batch_size, progress=progress)
     weights = surrogate.difference(y[:-2], y[-1])
     return explanation("univariate", weights, segmentation, f, len(y), removal, score=y[-2],
                        empty_score=y[-1])
@@ -256,7 +293,7 @@ def rise(f, video, *, key, cells=(4, 7, 7), n_samples=1000, p=0.5, shift=True, r
                           (), static, n_rows=n_samples + 2, batch_size=batch_size,
                           edge_sigma=removal.edge_sigma, progress=progress)
     for rows, params, y in stream:
-        keep = _sampled(rows, offset, batch_size)
+        keep = row_mask(rows, offset, batch_size, 2, n_samples + 2)
         ends.update({offset + i: float(y[i]) for i in range(min(rows, 2 - offset))})
         y_full = jnp.asarray(np.pad(y, (0, batch_size - rows)))
         num, den = surrogate.accumulate_masks(num, den, params, y_full, jnp.asarray(keep), (),
