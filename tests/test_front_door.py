@@ -68,7 +68,7 @@ def direct(name, f, key, seg, options):
     if name == "esv":
         value, empty = MODEL.meta["frame_value"](VIDEO)
         return fn(value, T, empty=empty, target=f.target, key=key, **options)
-    if name in ("rise", "smoothgrad", "smoothgrad_squared"):
+    if name in ("rise", "smoothgrad", "smoothgrad_squared", "random"):
         return fn(f, VIDEO, key=key, **options)
     return fn(f, VIDEO, **options)
 
@@ -134,9 +134,10 @@ def test_a_subject_is_reused_without_probing_the_model_again():
     calls = []
     apply = linear_logits()
 
-    def counting(x):
+    def counting(x):          # eager (called outside jit): every model call is counted
         calls.append(x.shape[0])
-        return apply(x)
+        return apply(jnp.asarray(x))
+    counting.vidxai_eager = True
     who = frontdoor.subject(counting, VIDEO)
     assert calls == [1] and who.outputs.shape == (3,)
     calls.clear()
@@ -186,6 +187,27 @@ def test_run_does_not_modify_the_users_video():
     video = VIDEO.copy()
     explain.run("occlusion", MODEL, video, size=(2, 6, 6), stride=(2, 6, 6))
     np.testing.assert_array_equal(video, VIDEO)
+
+
+def test_random_baseline_is_keyed_uniform_and_never_calls_the_model():
+    """catches: a random map that is not reproducible from the key, not uniform on [0, 1),
+    shared between keys, or that spends model evaluations."""
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return x.mean(axis=(1, 2, 3, 4))
+    who = frontdoor.Subject(f)
+    a = explain.run("random", who, VIDEO, key=1)
+    b = explain.run("random", who, VIDEO, key=1)
+    c = explain.run("random", who, VIDEO, key=2)
+    np.testing.assert_array_equal(a.map, b.map)
+    assert not np.allclose(a.map, c.map) and a.n_evals == 0 and not calls
+    big = explain.random_map(f, np.zeros((8, 32, 32, 3), np.float32), key=jax.random.key(0))
+    assert 0 <= big.map.min() and big.map.max() < 1 and abs(big.map.mean() - 0.5) < 0.01
+    seg = segment.grid(VIDEO, (2, 2, 2))
+    per_segment = explain.run("random", who, VIDEO, key=1, segmentation=seg)
+    np.testing.assert_array_equal(per_segment.map, per_segment.weights[seg.labels])
 
 
 # ----------------------------------------------------------------- the command line

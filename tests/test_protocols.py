@@ -254,3 +254,25 @@ def test_bad_protocol_settings_are_named(call, name):
     """catches: an unknown protocol or setting silently ignored."""
     with pytest.raises(ArgumentError, match=f"^{name}:"):
         call()
+
+
+def test_games_of_several_maps_equal_separate_curves_in_one_engine_pass():
+    """catches: maps batched together reading each other's rank map or counts (a row routed
+    to the wrong map), or results split back in the wrong order."""
+    rng = np.random.default_rng(3)
+    video = rng.uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)
+    w = jnp.asarray(rng.normal(size=video.shape), jnp.float32)
+
+    def f(x):
+        return jnp.tanh(jnp.sum(x * w, axis=(1, 2, 3, 4)) / 30.0)
+    maps = [rng.uniform(size=(4, 16, 16)).astype(np.float32) for _ in range(3)]
+    maps.append(np.round(maps[0] * 3).astype(np.float32))          # many ties
+    for game in ("insertion", "deletion"):
+        for ties in ("stable", "group", "random"):
+            together = metrics.games(game, f, video, maps, steps=10, unit="cells", cells=4,
+                                     ties=ties, batch_size=7)
+            for m, curve in zip(maps, together):
+                alone = getattr(metrics, game)(f, video, m, steps=10, unit="cells", cells=4,
+                                               ties=ties, batch_size=5)
+                np.testing.assert_allclose(curve.scores, alone.scores, rtol=1e-5, atol=1e-6)
+                np.testing.assert_allclose(curve.x, alone.x)

@@ -161,7 +161,10 @@ def _table() -> dict[str, Method]:
     esv = Method("esv", at + "esv", "shapley", "003", "Element Shapley Values of the frames "
                  "(exact up to 16 frames, else sampled)", frozenset({"frame_value", "key"}),
                  {"batch_size": "batch_size"}, on_frames)
-    rows = [*_removal_rows(at), *_extremal_rows(at), esv, *_gradient_rows(at)]
+    random = Method("random", at + "random_map", "baseline", "004", "uniform random map from "
+                    "the key: the reference every metric is compared with (reliability)",
+                    frozenset({"key"}))
+    rows = [*_removal_rows(at), *_extremal_rows(at), esv, *_gradient_rows(at), random]
     return {m.name: m for m in rows}
 
 

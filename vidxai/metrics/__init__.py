@@ -8,7 +8,7 @@ reaches every public name below.
 """
 from __future__ import annotations
 
-from .curves import (AUC_RULES, GAMES, LEVELS, ORDERS, SCHEDULES, TIES, Curve, auc,
+from .curves import (AUC_RULES, GAMES, LEVELS, ORDERS, SCHEDULES, TIES, Curve, auc, games,
                      check_thresholds, deletion, insertion, minimal_mask)
 from .pointing import (PointingResult, pointing_game, temporal_pointing_game,
                        whitebox_pointing_ceiling, whitebox_pointing_game)
@@ -17,7 +17,7 @@ from .reliability import CONVENTIONS, NO_WEIGHT, reliability
 from .units import (AGGREGATES, UNITS, per_frame, rank_units, tie_boundaries, unit_labels,
                     unit_values)
 
-__all__ = ["Curve", "insertion", "deletion", "minimal_mask", "auc", "check_thresholds",
+__all__ = ["Curve", "insertion", "deletion", "games", "minimal_mask", "auc", "check_thresholds",
            "ORDERS", "GAMES", "TIES", "SCHEDULES", "AUC_RULES", "LEVELS",
            "UNITS", "AGGREGATES", "unit_labels", "unit_values", "rank_units", "per_frame", "tie_boundaries",
            "Protocol", "ProtocolScore", "protocol", "PROTOCOLS", "STEP_MEAN_RGB",

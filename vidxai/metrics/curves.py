@@ -49,7 +49,7 @@ from ..segment import Segmentation
 from . import _checks
 from .units import tie_boundaries, unit_labels, unit_values
 
-__all__ = ["Curve", "insertion", "deletion", "minimal_mask", "auc", "check_thresholds",
+__all__ = ["Curve", "insertion", "deletion", "games", "minimal_mask", "auc", "check_thresholds",
            "ORDERS", "GAMES", "TIES", "SCHEDULES", "AUC_RULES", "LEVELS"]
 
 ORDERS = ("morf", "lerf")
@@ -136,15 +136,6 @@ def auc(curves, rule: str = "trapezoid"):
     return float(area) if area.ndim == 0 else area
 
 
-def _revealed(k, rank_map, static):
-    """Masks showing the original where the unit's rank is below ``k`` (insertion), or at or
-    above it (deletion, ``static == "deletion"``)."""
-    shown = k[:, None, None, None] > rank_map[None]
-    if static == "deletion":
-        shown = ~shown
-    return shown.astype(jnp.float32)
-
-
 def _trapezoid(y, x) -> float:
     """Trapezoid area of ``y`` over the actual ``x`` (numpy's rule)."""
     return float(np.trapezoid(y, x))
@@ -191,39 +182,83 @@ def _schedule(sorted_values, steps: int, order: str, ties: str, schedule: str):
     return counts, inverse[: points + 1], inverse[points + 1:], weight
 
 
-def _game(game, f, video, saliency, *, steps=128, unit="pixel", removed=None, order="morf",
+def _revealed_of(params, ranks, static):
+    """Masks for rows ``(map index, units shown)`` over stacked rank maps ``(M, T, H, W)``:
+    the original where the row's map ranks the unit below the count (insertion), or at or
+    above it (deletion)."""
+    shown = params[:, 1][:, None, None, None] > ranks[params[:, 0]]
+    if static == "deletion":
+        shown = ~shown
+    return shown.astype(jnp.float32)
+
+
+class _Plan:
+    """One map's game: the unit counts to score and how their scores become the curve."""
+
+    def __init__(self, saliency, labels, n_units, *, steps, order, ties, schedule, aggregate):
+        values, sizes = unit_values(saliency, labels, n_units, aggregate)
+        sequence = np.argsort(-values if order == "morf" else values, kind="stable")
+        rank = np.empty(n_units, dtype=np.int32)
+        rank[sequence] = np.arange(n_units, dtype=np.int32)
+        self.rank_map = rank[labels]
+        self.counts, self.lo, self.hi, self.weight = _schedule(values[sequence], steps, order,
+                                                               ties, schedule)
+        self.voxels = np.concatenate([[0], np.cumsum(sizes[sequence])])[self.counts] / labels.size
+        self.unique, self.inverse = np.unique(self.counts, return_inverse=True)
+        self.n_units, self.random = n_units, ties == "random" and schedule == "units"
+
+    def curve(self, game, order, ties, schedule, scored_unique) -> Curve:
+        scored = scored_unique[self.inverse]
+        lo, hi, counts = self.lo, self.hi, self.counts
+        if self.random:
+            w = self.weight.astype(np.float64)
+            scores = (1 - w) * scored[lo].astype(np.float64) + w * scored[hi]
+            x = (1 - w) * self.voxels[lo] + w * self.voxels[hi]
+            moved = ((1 - w) * counts[lo] + w * counts[hi]) / self.n_units
+        else:
+            scores, x, moved = scored[lo], self.voxels[lo], counts[lo] / self.n_units
+        meta = {"n_units": int(self.n_units), "model_calls": int(self.unique.size)}
+        return Curve(game, order, x, scores, _trapezoid(scores, x), moved, ties, schedule, meta)
+
+
+def games(game, f, video, saliencies, *, steps=128, unit="pixel", removed=None, order="morf",
           batch_size=32, progress=False, patch=16, cells=16, aggregate="mean", ties="stable",
-          schedule="units", split_frames=False) -> Curve:
+          schedule="units", split_frames=False) -> list[Curve]:
+    """The ``game`` curve of each map of ``saliencies`` (a sequence of ``(T, H, W)`` maps)
+    on one video, scored in ONE pass of the evaluation engine: the rows of every map share
+    the fixed-size chunks, so comparing M methods costs the rows, not M partly empty last
+    chunks. Arguments as :func:`insertion`; the curves equal M separate calls."""
     if not callable(f):
         raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
     video = check_video(video)
-    saliency = _checks.saliency_map(saliency, video.shape[:3])
+    if isinstance(saliencies, np.ndarray) and saliencies.ndim == 3:
+        raise ArgumentError("saliencies", "a sequence of (T, H, W) maps (use insertion / "
+                            "deletion for one)", describe(saliencies))
+    maps = [_checks.saliency_map(s, video.shape[:3]) for s in saliencies]
+    if not maps:
+        raise ArgumentError("saliencies", "at least one map", "none")
     steps = check_int(steps, "steps", minimum=1)
     check_choice(order, "order", ORDERS)
     check_choice(ties, "ties", TIES)
     check_choice(schedule, "schedule", SCHEDULES)
     labels, n_units = unit_labels(unit, video.shape[:3], patch, cells, bool(split_frames))
-    values, sizes = unit_values(saliency, labels, n_units, aggregate)
-    sequence = np.argsort(-values if order == "morf" else values, kind="stable")
-    rank = np.empty(n_units, dtype=np.int32)
-    rank[sequence] = np.arange(n_units, dtype=np.int32)
-    counts, lo, hi, weight = _schedule(values[sequence], steps, order, ties, schedule)
-    voxels = np.concatenate([[0], np.cumsum(sizes[sequence])])[counts] / labels.size
-    unique, inverse = np.unique(counts, return_inverse=True)   # score each state once
+    plans = [_Plan(m, labels, n_units, steps=steps, order=order, ties=ties, schedule=schedule,
+                   aggregate=aggregate) for m in maps]
+    rows = np.concatenate([np.stack([np.full(p.unique.size, i), p.unique], axis=1)
+                           for i, p in enumerate(plans)]).astype(np.int32)
     edge_sigma = removed.edge_sigma if isinstance(removed, Removal) else None
     removed = removed_video(removed, video, unit if isinstance(unit, Segmentation) else None)
-    scored = run_batches(f, video, removed, _revealed, unique.astype(np.int32),
-                         jnp.asarray(rank[labels]), game, batch_size=batch_size,
-                         edge_sigma=edge_sigma, progress=progress, desc=f"{game} game")[inverse]
-    if ties == "random" and schedule == "units":
-        w = weight.astype(np.float64)
-        scores = (1 - w) * scored[lo].astype(np.float64) + w * scored[hi]
-        x = (1 - w) * voxels[lo] + w * voxels[hi]
-        moved = ((1 - w) * counts[lo] + w * counts[hi]) / n_units
-    else:
-        scores, x, moved = scored[lo], voxels[lo], counts[lo] / n_units
-    meta = {"n_units": int(n_units), "model_calls": int(unique.size)}
-    return Curve(game, order, x, scores, _trapezoid(scores, x), moved, ties, schedule, meta)
+    ranks = jnp.asarray(np.stack([p.rank_map for p in plans]))
+    scored = run_batches(f, video, removed, _revealed_of, rows, ranks, game,
+                         batch_size=batch_size, edge_sigma=edge_sigma, progress=progress,
+                         desc=f"{game} game")
+    splits = np.cumsum([p.unique.size for p in plans])[:-1]
+    return [p.curve(game, order, ties, schedule, part)
+            for p, part in zip(plans, np.split(scored, splits))]
+
+
+def _game(game, f, video, saliency, **kwargs) -> Curve:
+    return games(game, f, video, [saliency], **kwargs)[0]
 
 
 def insertion(f, video, saliency, *, steps=128, unit="pixel", removed=None, order="morf",

@@ -38,7 +38,7 @@ from ..removal import Removal, black, constant
 from ..segment import Segmentation, slic
 from ..viz import top_fraction
 from . import _checks
-from .curves import (AUC_RULES, GAMES, LEVELS, ORDERS, SCHEDULES, TIES, Curve, _game, auc)
+from .curves import AUC_RULES, GAMES, LEVELS, ORDERS, SCHEDULES, TIES, Curve, auc, games
 from .units import AGGREGATES
 
 __all__ = ["Protocol", "ProtocolScore", "protocol", "PROTOCOLS", "STEP_MEAN_RGB"]
@@ -139,15 +139,42 @@ class Protocol:
               progress: bool = False, unit=None) -> Curve:
         """The ``game`` curve of ``saliency`` on ``video`` under this protocol. ``unit``: a
         precomputed unit (e.g. the superpixels of ``video``, to reuse over many maps)."""
+        return self.curves(f, video, [saliency], game, batch_size=batch_size,
+                           progress=progress, unit=unit)[0]
+
+    def curves(self, f, video, saliencies, game: str = "insertion", *, batch_size: int = 32,
+               progress: bool = False, unit=None) -> list:
+        """:meth:`curve` of several maps of one video, scored in one engine pass
+        (:func:`vidxai.metrics.games`)."""
         check_choice(game, "game", GAMES)
         unit = self._unit(video) if unit is None else unit
         segmented = isinstance(unit, Segmentation)
         aggregate = self.aggregate if self.aggregate != "auto" else ("sum" if segmented else "mean")
-        return _game(game, f, video, self.prepare(saliency), steps=self.steps, unit=unit,
-                     removed=self.removal if self.removal is not None else black(),
+        return games(game, f, video, [self.prepare(s) for s in saliencies], steps=self.steps,
+                     unit=unit, removed=self.removal if self.removal is not None else black(),
                      order=self.order, batch_size=batch_size, progress=progress,
                      patch=self.patch, cells=self.cells, aggregate=aggregate, ties=self.ties,
                      schedule=self.schedule, split_frames=segmented and self.split_frames)
+
+    def evaluate_many(self, f, video, saliencies, *, batch_size: int = 32,
+                      progress: bool = False, unit=None) -> list:
+        """:meth:`evaluate` for several maps of one video: one dict per map, each game's
+        curves of all maps scored in one engine pass."""
+        unit = self._unit(video) if unit is None else unit
+        out = [{} for _ in saliencies]
+        for game in self.games:
+            for scores, c in zip(out, self.curves(f, video, saliencies, game,
+                                                  batch_size=batch_size, progress=progress,
+                                                  unit=unit)):
+                scores[game] = ProtocolScore(self.area(c), c)
+        return out
+
+    def unit_name(self) -> str:
+        """A short name of the unit for tables (``cells16``, ``superpixel``, ``pixel``...)."""
+        if isinstance(self.unit, Segmentation):
+            return "segments"
+        return {"cells": f"cells{self.cells}", "patch": f"patch{self.patch}"}.get(self.unit,
+                                                                                  self.unit)
 
     def area(self, curve: Curve) -> float:
         """The protocol's number for a curve: ``auc(scores, rule)`` over uniform steps, or the
@@ -157,13 +184,8 @@ class Protocol:
     def evaluate(self, f, video, saliency, *, batch_size: int = 32, progress: bool = False,
                  unit=None) -> dict:
         """Every game of the protocol: ``{game: ProtocolScore(value, curve)}``."""
-        unit = self._unit(video) if unit is None else unit
-        out = {}
-        for game in self.games:
-            c = self.curve(f, video, saliency, game, batch_size=batch_size, progress=progress,
-                           unit=unit)
-            out[game] = ProtocolScore(self.area(c), c)
-        return out
+        return self.evaluate_many(f, video, [saliency], batch_size=batch_size,
+                                  progress=progress, unit=unit)[0]
 
     def minimal_mask(self, f, video, saliency, game: str = "deletion", **kwargs):
         """Minimal explanation masks (paper 001) at the protocol's thresholds and levels:
