@@ -98,3 +98,20 @@ def test_killed_worker_still_yields_every_result(cluster, dataset, local, tmp_pa
     assert summary.ok and len(summary.done) == 4
     assert killed not in {r["worker"] for r in Manifest(out).records()}
     assert_same(results(out), local)
+
+
+@pytest.mark.slow
+def test_dataset_benchmark_quick(tmp_path):
+    """``python -m benchmarks.dataset --quick`` runs end to end (both engines and the resume)
+    and its numbers say what they should. catches: the benchmark's code paths rotting as the
+    runner changes, a resume that recomputes the finished half, Ray results that differ."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    numbers = tmp_path / "numbers.json"
+    subprocess.run([sys.executable, "-m", "benchmarks.dataset", "--quick", "--json",
+                    str(numbers)], cwd=root, check=True, capture_output=True, timeout=600)
+    found = json.loads(numbers.read_text())
+    assert found["resume_computed"] == 2 and found["resume_skipped"] == 2
+    assert found["ray_equals_local"] is True
