@@ -48,8 +48,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.order_data import make_order_dataset  # noqa: E402
 from models.trn import load_trn  # noqa: E402
-from vidxai.explain.esv import (esv_exact, esv_sampled, frame_average_value,  # noqa: E402
-                                multiscale, subset_scores)
+from vidxai.explain.shapley import (esv_exact, esv_sampled, frame_average_value,  # noqa: E402
+                                    multiscale, subset_scores)
 
 M_VALUES = (32, 64, 128, 256, 512, 1024)
 FMS_DRAWS = 4            # the direct f^ms estimate compared with the paper's recursion

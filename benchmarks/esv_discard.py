@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.order_data import make_order_dataset  # noqa: E402
 from models.trn import load_trn  # noqa: E402
-from vidxai.explain.esv import esv_exact, multiscale, subset_scores  # noqa: E402
+from vidxai.explain.shapley import esv_exact, multiscale, subset_scores  # noqa: E402
 
 N = 8
 RANDOM_ORDERS = 5

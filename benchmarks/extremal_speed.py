@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.common import small_model, timed
 from vidxai import masks as M
-from vidxai.explain import _extremal_opt as opt
+from vidxai.explain.extremal import objective as opt
 from vidxai.explain import extremal as E
 
 

@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.whitebox import KINDS, PATHS, noise_video, whitebox  # noqa: E402
 from vidxai import masks  # noqa: E402
-from vidxai.explain import _extremal_defaults, extremal  # noqa: E402
+from vidxai.explain import extremal  # noqa: E402
+from vidxai.explain.extremal import settings as extremal_settings  # noqa: E402
 from vidxai.metrics import whitebox_pointing_ceiling, whitebox_pointing_game  # noqa: E402
 
 AREA = 0.1
@@ -100,7 +101,7 @@ def score_runs(kind, method, shape, target, path, area, keys, iterations, game, 
 def derived_pyramid(video):
     """The blur pyramid the extremal methods perturb ``video`` with (default levels, the
     derived largest sigma)."""
-    sigma = _extremal_defaults.derived_settings(video.shape[:3])["blur_sigma"]
+    sigma = extremal_settings.derived_settings(video.shape[:3])["blur_sigma"]
     return masks.blur_pyramid(video, max_sigma=sigma)
 
 

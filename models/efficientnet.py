@@ -40,7 +40,7 @@ from torch import nn
 from models.base import Model
 from vidxai.bridge import from_torch
 from vidxai.errors import ArgumentError, ArgumentTypeError, VidxaiError, check_int, describe
-from vidxai.explain.esv_models import frame_average_value
+from vidxai.explain import frame_average_value
 
 __all__ = ["EfficientNetLite0", "WeightsNotFoundError", "load_efficientnet_frames",
            "frame_logits", "weights_file", "load_network", "imagenet_class_names"]
@@ -263,7 +263,7 @@ def _frame_value(per_frame):
     """The ESV game of one clip for the frame-averaging model (paper 003, Sec. 2.2).
 
     Returns ``video (T, 224, 224, 3) -> (value, empty)``: ``value`` averages the kept
-    frames' logits (:func:`~vidxai.explain.esv_models.frame_average_value` over this clip's
+    frames' logits (:func:`~vidxai.explain.frame_average_value` over this clip's
     frame logits, one network pass per frame), ``empty`` = v(empty) is a uniform prior of
     1/1000: the ImageNet-1k training set is close to balanced over its classes, so the
     training-set class frequencies the paper uses for v(empty) (Sec. 2.1) are taken as equal.

@@ -4,7 +4,7 @@ As in the paper's TRN setup, a *frozen* per-frame encoder turns each frame into 
 vector and ``n_max = 8`` single-scale heads ``f^s`` (one-hidden-layer MLPs) each classify an
 *ordered* subsequence of ``s`` frames from their concatenated features. The multi-scale model
 ``f^ms`` (paper 003, Eq. 8) averages the heads' logits over scales and subsequences; it is what
-:func:`vidxai.explain.esv.multiscale` builds from :meth:`TRN.heads`.
+:func:`vidxai.explain.multiscale` builds from :meth:`TRN.heads`.
 
 The encoder is parameter-free and fixed (it stands in for a pretrained backbone): each frame
 is average-pooled to a 3 x 3 grid of RGB cells and the frame's mean colour is subtracted, so a
@@ -36,7 +36,7 @@ import numpy as np
 from flax import serialization
 
 from vidxai.errors import ArgumentError, ArgumentTypeError, describe
-from vidxai.explain.esv_models import MultiScale, multiscale
+from vidxai.explain.shapley import MultiScale, multiscale
 
 from .order_data import CLASSES
 

@@ -17,7 +17,7 @@ from helpers import region_reader, relu_conv_net
 from vidxai import ArgumentError, ArgumentTypeError, score, segment
 from vidxai.bridge import from_torch
 from vidxai.explain import excitation_backprop, grad_cam, integrated_gradients, xrai
-from vidxai.explain.xrai import rank_regions
+from vidxai.explain.gradients.regions import rank_regions
 from vidxai.layers import flax_model
 
 SHAPE = (4, 6, 6, 3)

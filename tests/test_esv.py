@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from vidxai.errors import ArgumentError, ArgumentTypeError, ScoreFunctionError
-from vidxai.explain.esv import (ESVResult, contrastive, esv_exact, esv_sampled,
-                                frame_average_value, lattice, multiscale)
-from vidxai.explain.esv_models import recurse
+from vidxai.explain.shapley import (ESVResult, contrastive, esv_exact, esv_sampled,
+                                    frame_average_value, lattice, multiscale)
+from vidxai.explain.shapley.value_models import recurse
 
 
 def _codes(masks):
@@ -190,7 +190,7 @@ def test_fms_draws_exact_when_draws_cover_every_subsequence():
 
 def test_estimate_multiscale_unbiased():
     """Few draws per scale: the estimate of f^ms(X) averages to the direct Eq. 8 value."""
-    from vidxai.explain.esv_models import estimate_multiscale
+    from vidxai.explain.shapley.value_models import estimate_multiscale
 
     n = 10
     ms = multiscale(random_heads(n, seed=3), 4)
@@ -342,7 +342,7 @@ def test_frame_average_on_efficientnet_frames():
 
 
 def test_subset_scores_table():
-    from vidxai.explain.esv import subset_scores
+    from vidxai.explain.shapley import subset_scores
 
     n = 5
     ms = multiscale(random_heads(n, seed=9), 4)

@@ -12,9 +12,9 @@ import pytest
 
 from vidxai.errors import ArgumentError, ArgumentTypeError
 from vidxai.explain import esv as esv_exported
-from vidxai.explain.esv import (ESVResult, contrastive, esv, esv_exact, esv_sampled,
-                                frame_average_value, multiscale, subset_scores)
-from vidxai.explain.esv_models import estimate_multiscale
+from vidxai.explain.shapley import (ESVResult, contrastive, esv, esv_exact, esv_sampled,
+                                    frame_average_value, multiscale, subset_scores)
+from vidxai.explain.shapley.value_models import estimate_multiscale
 from vidxai.explain.registry import PAPERS, get
 from vidxai.explanation import Explanation
 
@@ -232,7 +232,7 @@ def test_frame_average_value_of_a_single_frame_clip():
 def test_softmax_is_stable_per_row():
     """Each row is shifted by its own maximum (catches: one shift for the whole array, which
     underflows rows far below the largest logit to 0/0)."""
-    from vidxai.explain.esv_models import softmax
+    from vidxai.explain.shapley.value_models import softmax
 
     p = softmax(np.array([[1000.0, 999.0], [-1000.0, -1001.0]]))
     expected = np.exp([0.0, -1.0]) / np.exp([0.0, -1.0]).sum()

@@ -7,9 +7,9 @@ import pytest
 from models.whitebox import noise_video, whitebox
 from vidxai import masks as M
 from vidxai.errors import ArgumentError
-from vidxai.explain import _extremal_opt as opt
+from vidxai.explain.extremal import objective as opt
 from vidxai.explain import extremal as E
-from vidxai.explain.tis import time_importance
+from vidxai.explain import time_importance
 from vidxai.scoring import score
 
 SHAPE = (6, 16, 16)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from vidxai.errors import ArgumentError
-from vidxai.explain import _extremal_opt as optimisation
-from vidxai.explain import _extremal_run, registry, tis
+from vidxai.explain import registry
+from vidxai.explain.extremal import objective as optimisation
+from vidxai.explain.extremal import settings, tis
 from vidxai.explain import extremal as E
 from vidxai.explanation import Explanation
 
@@ -233,7 +234,7 @@ def test_tiem_validates_the_video_once(video, monkeypatch):
             return check(*args, **kwargs)
         return wrapped
 
-    monkeypatch.setattr(_extremal_run, "check_video", counting(_extremal_run.check_video))
+    monkeypatch.setattr(settings, "check_video", counting(settings.check_video))
     monkeypatch.setattr(tis, "check_video", counting(tis.check_video))
     E.tiem(reads_frames_2_3, video, areas=(0.1,), iterations=1, **SMALL)
     assert len(calls) == 1

@@ -15,7 +15,7 @@ import pytest
 
 from models.whitebox import noise_video, whitebox
 from vidxai.errors import ArgumentError, ScoreFunctionError
-from vidxai.explain import _extremal_defaults as D
+from vidxai.explain.extremal import settings as D
 from vidxai.explain import extremal as E
 
 SMALL = dict(seed_stride=4, sigma=3.0)
@@ -137,7 +137,7 @@ def test_mean_area_loss_is_the_gap_to_the_papers_area():
     beyond (value 1e-4 + 0.02 (|gap| - 0.01)); per frame against a_t, averaged; the
     uncropped values with area_on="full". catches: the wrong branch or sign of the gap, a
     volume gap for per-frame areas, the crop read under "full"."""
-    from vidxai.explain import _extremal_opt as opt
+    from vidxai.explain.extremal import objective as opt
     mask = jnp.stack([jnp.full((4, 5), 0.105), jnp.full((4, 5), 0.13)])     # frame means
     full = jnp.pad(mask, ((0, 0), (1, 1), (1, 1)))                         # border of 0
     cfg = opt.Config(shape=(2, 4, 5))

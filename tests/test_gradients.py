@@ -15,8 +15,8 @@ import scipy.ndimage
 from vidxai import ArgumentError, ArgumentTypeError, Explanation, ExplanationWarning, score
 from vidxai.explain import (blur_ig, gradient, gradient_x_input, integrated_gradients, smoothgrad,
                             smoothgrad_squared)
-from vidxai.explain._gradient_run import chunk_size
-from vidxai.explain.gradients import frame_blur
+from vidxai.explain.gradients.engine import chunk_size
+from vidxai.explain.gradients.input_gradients import frame_blur
 
 SHAPE = (4, 8, 8, 3)
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from vidxai import ArgumentError, ArgumentTypeError, removal
-from vidxai.explain.tis import TimeImportance, importance_from_scores, time_importance
+from vidxai.explain.extremal import TimeImportance, time_importance
+from vidxai.explain.extremal.windows import importance_from_scores
 
 T, H, W = 16, 6, 6
 VIDEO = np.random.default_rng(0).uniform(0.1, 0.9, (T, H, W, 3)).astype(np.float32)

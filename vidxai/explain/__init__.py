@@ -1,4 +1,4 @@
-"""Explanation methods.
+"""Explanation methods, and :func:`run`, the front door that calls any of them by name.
 
 Removal-based (paper 001): :func:`lime`, :func:`kernel_shap`, :func:`rise`, :func:`loco`,
 :func:`univariate`, :func:`occlusion`. Extremal masks (papers 004 and 002): :func:`ep2d`,
@@ -10,17 +10,18 @@ Gradient and activation baselines (paper 004): :func:`gradient`, :func:`gradient
 :func:`blur_ig`, :func:`xrai`, :func:`grad_cam`, :func:`excitation_backprop` (results:
 :class:`GradientResult`).
 """
-from .activations import excitation_backprop, grad_cam
-from .esv import (ESVResult, contrastive, esv, esv_exact, esv_sampled, frame_average_value,
-                  multiscale)
-from .extremal import ExtremalResult, ep2d, ep3d, smallest_area, step, tiem, tiem_lk
-from .gradients import (GradientResult, blur_ig, gradient, gradient_x_input,
-                        integrated_gradients, smoothgrad, smoothgrad_squared)
+from .extremal import (ExtremalResult, ep2d, ep3d, smallest_area, step, tiem, tiem_lk,
+                       time_importance)
+from .baselines import random_map
+from .frontdoor import run
+from .gradients import (GradientResult, blur_ig, excitation_backprop, grad_cam, gradient,
+                        gradient_x_input, integrated_gradients, smoothgrad, smoothgrad_squared,
+                        xrai)
 from .removal_based import kernel_shap, lime, loco, occlusion, rise, univariate
-from .tis import time_importance
-from .xrai import xrai
+from .shapley import (ESVResult, contrastive, esv, esv_exact, esv_sampled, frame_average_value,
+                      multiscale)
 
-__all__ = ["lime", "kernel_shap", "rise", "loco", "univariate", "occlusion", "ep2d", "ep3d",
+__all__ = ["run", "random_map", "lime", "kernel_shap", "rise", "loco", "univariate", "occlusion", "ep2d", "ep3d",
            "step", "tiem", "tiem_lk", "smallest_area", "ExtremalResult", "time_importance", "esv",
            "esv_exact", "esv_sampled", "multiscale", "frame_average_value", "contrastive",
            "ESVResult", "gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",

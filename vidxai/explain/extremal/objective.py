@@ -31,45 +31,54 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .. import masks
-from ..scoring import bar_disabled
+from ... import masks
+from ...scoring import bar_disabled
+from .settings import PAPER_SETTINGS, Settings
 
+__all__ = ["Config", "reward", "masks_from_seeds", "area_loss", "mean_area_loss", "huber",
+           "regularisation", "optimise_jax", "optimise_eager", "MEAN_AREA_DELTA"]
 
-def default_optimizer(lr: float = 0.05, momentum: float = 0.9, dampening: float = 0.9):
-    """torch-style SGD(lr, momentum, dampening) as optax, as in the STEP reference code (see
-    :mod:`vidxai.explain.extremal` on the first step). The same settings give the same
-    object, so the jitted optimisation, which takes the optimiser as a static argument, is
-    reused."""
-    return _sgd(float(lr), float(momentum), float(dampening))
-
-
-@functools.lru_cache(maxsize=16)
-def _sgd(lr: float, momentum: float, dampening: float):
-    return optax.sgd(lr * (1.0 - dampening), momentum=momentum)
+_DEFAULT = Settings()
 
 
 @dataclass(frozen=True)
 class Config:
-    """Static settings of one optimisation (hashable: a static argument of the jitted loop)."""
+    """What the objective reads of resolved :class:`~.settings.Settings`, plus the run's
+    shape and kind (hashable: a static argument of the jitted loop, so the areas, the map's
+    blur, the reward's factor and the optimiser are left out and change nothing compiled).
+    :meth:`of` builds it; the defaults are :class:`~.settings.Settings`' at STEP's 112 px."""
 
     shape: tuple          # (T, H, W)
-    seed_stride: int = 7  # pixels between seeds of the smooth-max grid
-    sigma: float = 11.0
+    seed_stride: int = PAPER_SETTINGS["seed_stride"]  # pixels between seeds of the grid
+    sigma: float = PAPER_SETTINGS["sigma"]
     levels: int = 8
-    max_sigma: float = 20.0
-    iterations: int = 1200
-    lambda1: float = 300.0
-    lambda1_growth: float = 1.0008668
-    lambda2: float = 300.0
-    lambda2_start: int = 100
+    max_sigma: float = PAPER_SETTINGS["blur_sigma"]
+    iterations: int = _DEFAULT.iterations
+    lambda1: float = _DEFAULT.lambda1
+    lambda1_growth: float = _DEFAULT.lambda1_growth
+    lambda2: float = _DEFAULT.lambda2
+    lambda2_start: int = _DEFAULT.lambda2_start
     kernel: tuple | None = None     # (T_K, H_K, W_K) ellipsoid for L_K, or None
-    kernel_stride: tuple = (1, 11, 11)
+    kernel_stride: tuple = PAPER_SETTINGS["kernel_stride"]
     per_frame: bool = False         # TIEM's per-frame area loss instead of the volume L_S
     reward: str = "log"             # "log": -log p; "linear": -score
-    area_on: str = "frame"          # where L_S counts the mask: "frame", "full" or "crop"
-    mean_area_weight: float = 100.0  # weight of L_mean relative to L_S (0: L_S alone)
-    mean_area_start: int = 600      # iteration from which L_mean counts
+    area_on: str = _DEFAULT.area_on  # where L_S counts the mask: "frame", "full" or "crop"
+    mean_area_weight: float = _DEFAULT.mean_area_weight  # weight of L_mean (0: L_S alone)
+    mean_area_start: int = _DEFAULT.iterations // 2      # iteration from which L_mean counts
     regularizers: tuple = ()
+
+    @classmethod
+    def of(cls, settings: Settings, shape, per_frame: bool) -> "Config":
+        """The objective's view of resolved ``settings`` (no L_K when ``kernel`` is None)."""
+        s, lk = settings, settings.kernel is not None
+        return cls(shape=tuple(shape), seed_stride=s.seed_stride, sigma=s.sigma,
+                   max_sigma=s.blur_sigma, iterations=s.iterations, lambda1=s.lambda1,
+                   lambda1_growth=s.lambda1_growth, lambda2=s.lambda2 if lk else 0.0,
+                   lambda2_start=s.lambda2_start if lk else 0, kernel=s.kernel,
+                   kernel_stride=s.kernel_stride if lk else PAPER_SETTINGS["kernel_stride"],
+                   per_frame=per_frame, reward=s.reward, area_on=s.area_on,
+                   mean_area_weight=s.mean_area_weight, mean_area_start=s.mean_area_start,
+                   regularizers=s.regularizers)
 
 
 def reward(scores, kind: str, scale=1.0):

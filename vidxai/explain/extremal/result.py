@@ -1,13 +1,16 @@
-"""The result of an extremal-perturbation run (papers 004 and 002): the optimised masks per
-area, their preserved scores, and pictures of both."""
+"""The results of the extremal family (papers 004 and 002): :class:`ExtremalResult`, the
+optimised masks per area, their preserved scores and pictures of both, and
+:class:`TimeImportance`, TIEM's time importance scores."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ArgumentError, check_int, check_video, describe
-from ..explanation import Explanation
+from ...errors import ArgumentError, check_int, check_video, describe
+from ...explanation import Explanation
+
+__all__ = ["ExtremalResult", "TimeImportance"]
 
 
 def _readonly(value, dtype=np.float32):
@@ -19,7 +22,7 @@ def _readonly(value, dtype=np.float32):
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class ExtremalResult(Explanation):
+class ExtremalResult(Explanation, kind="extremal"):
     """Masks and summary of an extremal-perturbation run (an :class:`~vidxai.Explanation`).
 
     ``weights`` is empty and ``segmentation`` is ``None`` (masks have no discrete features).
@@ -77,7 +80,7 @@ class ExtremalResult(Explanation):
         if area is None:
             return super().to_video(video, cmap=cmap, alpha=alpha, positive_only=positive_only,
                                     fps=fps)
-        from .. import viz
+        from ... import viz
 
         i = self.area_index(area)
         frames = _float_frames(video, self.map.shape)
@@ -125,4 +128,27 @@ def _float_frames(video, shape) -> np.ndarray:
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
-__all__ = ["ExtremalResult"]
+@dataclass(frozen=True)
+class TimeImportance:
+    """Result of :func:`~vidxai.explain.extremal.tis.time_importance` (paper 002, Eq. 1-4).
+
+    ``tis``: ``(T,)`` time importance score ``l`` of every frame, summing to 1.
+    ``windows``: ``(T, T)`` window importances; ``windows[w - 1, t']`` is the normalised
+    ``p^{w,t'}`` of the window of size ``w`` starting at frame ``t'`` (0-based), and 0 where
+    that window does not exist (``t' > T - w``).
+    ``theta``: ``(T,)`` total variation ``theta^w`` of each window size (index ``w - 1``).
+    ``valid_sizes``: the window sizes ``w`` (1-based lengths) in ``C``, ascending.
+    ``alpha``: the filtering ratio used. ``n_evals``: model evaluations, ``T (T+1)/2 + 1``.
+    ``window_span``, ``negative_drops``: the settings used (module docstring);
+    ``guarded``: the window sizes whose rows a guard made uniform or clipped.
+    """
+
+    tis: np.ndarray
+    windows: np.ndarray
+    theta: np.ndarray
+    valid_sizes: tuple
+    alpha: float
+    n_evals: int
+    window_span: str = "w"
+    negative_drops: str = "clip"
+    guarded: tuple = ()

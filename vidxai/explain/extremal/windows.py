@@ -1,4 +1,5 @@
-"""Time importance scores (TIS) of TIEM (paper 002, Sec. 3.1, Eq. 1-4).
+"""How TIEM's time importance scores (TIS) are computed (paper 002, Sec. 3.1, Eq. 1-4): the
+window maskings behind :func:`~vidxai.explain.extremal.tis.time_importance` and TIEM.
 
 Temporal perturbation by window masking: for every window size ``w = 1..T`` and every start
 ``t' = 0..T-w`` the frames ``[t', t' + w)`` are replaced by the removed state (black in the
@@ -54,45 +55,17 @@ Guards (the paper divides by sums that can vanish; we never return NaN or inf):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import (ArgumentTypeError, check_choice, check_float, check_video,
-                      describe)
-from ..removal import removed_video
-from ..scoring import run_batches
+from ...removal import removed_video
+from ...scoring import run_batches
+from .result import TimeImportance
+
+__all__ = ["scored_time_importance", "importance_from_scores", "window_rows", "hidden_frames",
+           "FLAT_TOL"]
 
 FLAT_TOL = 1e-6    # drops below FLAT_TOL * score scale count as no reaction at all
-WINDOW_SPANS = ("w", "w+1")                     # Eq. 1 / Algorithm 1
-NEGATIVE_DROPS = ("clip", "signed", "shift")    # default / Algorithm 1 / vidxai 0.2
-
-
-@dataclass(frozen=True)
-class TimeImportance:
-    """Result of :func:`time_importance` (paper 002, Eq. 1-4).
-
-    ``tis``: ``(T,)`` time importance score ``l`` of every frame, summing to 1.
-    ``windows``: ``(T, T)`` window importances; ``windows[w - 1, t']`` is the normalised
-    ``p^{w,t'}`` of the window of size ``w`` starting at frame ``t'`` (0-based), and 0 where
-    that window does not exist (``t' > T - w``).
-    ``theta``: ``(T,)`` total variation ``theta^w`` of each window size (index ``w - 1``).
-    ``valid_sizes``: the window sizes ``w`` (1-based lengths) in ``C``, ascending.
-    ``alpha``: the filtering ratio used. ``n_evals``: model evaluations, ``T (T+1)/2 + 1``.
-    ``window_span``, ``negative_drops``: the settings used (module docstring);
-    ``guarded``: the window sizes whose rows a guard made uniform or clipped.
-    """
-
-    tis: np.ndarray
-    windows: np.ndarray
-    theta: np.ndarray
-    valid_sizes: tuple
-    alpha: float
-    n_evals: int
-    window_span: str = "w"
-    negative_drops: str = "clip"
-    guarded: tuple = ()
 
 
 def hidden_frames(start: int, w: int, t: int, span: str = "w") -> tuple[int, int]:
@@ -145,7 +118,7 @@ def importance_from_scores(phi0: float, masked: np.ndarray, t: int, alpha: float
     """TIS, window table, theta, valid sizes and guarded sizes from the scores (Eq. 2-4).
 
     ``masked`` holds ``Phi(O^{w,t'})`` in the order of :func:`window_rows` (without the
-    unmasked row). Pure NumPy (float64); used by :func:`time_importance`.
+    unmasked row). Pure NumPy (float64); used by :func:`scored_time_importance`.
     """
     masked = np.asarray(masked, dtype=np.float64)
     scale = max(abs(float(phi0)), float(np.max(np.abs(masked))) if masked.size else 0.0, 1e-12)
@@ -176,56 +149,9 @@ def importance_from_scores(phi0: float, masked: np.ndarray, t: int, alpha: float
     return tis, windows, theta, valid, tuple(guarded)
 
 
-def check_alpha(alpha) -> float:
-    """The window-size filter ratio ``alpha`` of Eq. 3, in [0, 1)."""
-    return check_float(alpha, "alpha", 0.0, 1.0, open_high=True)
-
-
-def check_switches(window_span, negative_drops) -> tuple[str, str]:
-    """``window_span`` in ``WINDOW_SPANS`` and ``negative_drops`` in ``NEGATIVE_DROPS``."""
-    return (check_choice(window_span, "window_span", WINDOW_SPANS),
-            check_choice(negative_drops, "negative_drops", NEGATIVE_DROPS))
-
-
-def time_importance(f, video, *, alpha=0.8, window_span="w", negative_drops="clip",
-                    removed=None, batch_size=32, progress=False) -> TimeImportance:
-    """Time importance scores of TIEM (paper 002, Eq. 1-4) for the score function ``f``.
-
-    Every window of consecutive frames is hidden (Eq. 1), the score drops are normalised per
-    window size (Eq. 2), the sizes whose drops vary most along time are kept (Eq. 3) and
-    each frame's score is the mean normalised drop of the kept windows containing it (Eq. 4).
-
-    ``f`` maps ``(B, T, H, W, C)`` to ``(B,)``; ``video`` is ``(T, H, W, C)`` in [0, 1].
-    ``alpha`` in [0, 1) filters the window sizes (Eq. 3; 0.8 in the paper).
-    ``window_span``: ``"w"`` (default, Eq. 1: a window of size ``w`` hides ``w`` frames) or
-    ``"w+1"`` (the appendix's Algorithm 1: ``w + 1`` frames). ``negative_drops``: ``"clip"``
-    (default: drops below 0 count as 0), ``"signed"`` (Algorithm 1, line 13: divide the
-    signed drops by their sum) or ``"shift"`` (vidxai 0.2: lift the row by its most negative
-    drop). ``window_span="w+1", negative_drops="signed"`` is the paper's pseudocode; the
-    module docstring says why the defaults differ. ``removed`` is what hidden frames show: a
-    :class:`~vidxai.removal.Removal` or a video of the same shape (default black, Eq. 1).
-    The ``T (T + 1) / 2`` masked videos and the original are scored in chunks of
-    ``batch_size``; ``progress`` shows a progress bar. See the module docstring for the
-    guards against vanishing or negative normalising sums (never NaN). Returns a
-    :class:`TimeImportance`.
-
-    References:
-
-    * Anonymous authors. TIEM: Enhancing Explanation of Video Prediction via Temporal
-      Dynamics-Focused Dual Perturbation. Under double-blind review, 2024.
-    """
-    if not callable(f):
-        raise ArgumentTypeError("f", "a score function (B, T, H, W, C) -> (B,)", describe(f))
-    video, alpha = check_video(video), check_alpha(alpha)
-    window_span, negative_drops = check_switches(window_span, negative_drops)
-    return scored_time_importance(f, video, alpha, removed=removed, batch_size=batch_size,
-                                  progress=progress, window_span=window_span,
-                                  negative_drops=negative_drops)
-
-
 def scored_time_importance(f, video, alpha: float, *, removed, batch_size, progress,
                            window_span="w", negative_drops="clip") -> TimeImportance:
-    """:func:`time_importance` for an already validated float32 ``video``, ``alpha`` and
+    """:func:`~.tis.time_importance` for an already validated float32 ``video``, ``alpha`` and
     switches (the callers that validated them, such as TIEM, use this; ``removed`` and
     ``batch_size`` are checked here, where they are used)."""
     removed = removed_video(removed, video)

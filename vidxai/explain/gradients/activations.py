@@ -27,12 +27,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import scoring
-from ..errors import ArgumentError, ArgumentTypeError, ScoreFunctionError, check_video, describe
-from ..layers import FlaxModel, choose_layer, layer_access
-from . import _excitation
-from . import _gradient_run as run
-from .gradient_result import GradientResult
+from ... import scoring
+from ...errors import ArgumentError, ArgumentTypeError, ScoreFunctionError, check_video, describe
+from ...layers import FlaxModel, choose_layer, layer_access
+from . import excitation
+from . import engine as run
+from .result import GradientResult
 
 __all__ = ["grad_cam", "excitation_backprop", "upsample"]
 
@@ -112,7 +112,7 @@ def excitation_backprop(f, video, *, layer: str | None = None, target=None) -> G
 
     Probability 1 starts at the target's output neuron (the model's logit, before any
     softmax; a regressor's output) and flows down by the excitation rule (see
-    :mod:`vidxai.explain._excitation`): the MWP at the layer is non-negative and sums to
+    :mod:`.excitation`): the MWP at the layer is non-negative and sums to
     at most 1 (``meta["mwp_total"]``; less where a unit's positive input is 0).
 
     Where it applies: JAX (flax) models, ReLU networks between ``layer`` and the output
@@ -134,7 +134,7 @@ def excitation_backprop(f, video, *, layer: str | None = None, target=None) -> G
     out, act = _activation(model.tap(info.name), x, zeros)
     target = getattr(f, "target", None)
     replaced = model.tap(info.name, replace=True)
-    mwp = _excitation.marginal_winning_probability(
+    mwp = excitation.marginal_winning_probability(
         lambda a: _top(replaced(x, a)[0], target), act)
     layer_map = np.asarray(jnp.sum(mwp[0], axis=-1))
     meta = {"layer": info.name, "layer_shape": list(info.shape),

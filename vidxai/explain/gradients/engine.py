@@ -23,10 +23,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import scoring
-from ..errors import (ArgumentError, ArgumentTypeError, ExplanationWarning, ScoreFunctionError,
+from ... import scoring
+from ...errors import (ArgumentError, ArgumentTypeError, ExplanationWarning, ScoreFunctionError,
                       check_int, check_video, describe)
-from .gradient_result import GradientResult
+from .result import GradientResult
+
+__all__ = ["Setup", "prepare", "with_target", "chunk_size", "accumulate", "sum_valid",
+           "channel_map", "completeness", "result", "COMPLETENESS_TOLERANCE"]
 
 COMPLETENESS_TOLERANCE = 0.05   # IG paper: the Riemann sum should be within 5% of the difference
 

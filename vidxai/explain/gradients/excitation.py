@@ -32,7 +32,9 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
-from ..errors import ArgumentError
+from ...errors import ArgumentError
+
+__all__ = ["marginal_winning_probability"]
 
 CALLS = {"pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
          "custom_vjp_call_jaxpr", "remat", "checkpoint", "remat2"}

@@ -6,9 +6,9 @@
 the gradient of the score with respect to the input: ``jax.grad`` for a JAX function,
 torch autograd for a model bridged with :func:`vidxai.bridge.from_torch`; a plain numpy
 function is refused with an error saying so. Path points and noise samples go through the
-chunked engine of :mod:`vidxai.explain._gradient_run` (``batch_size`` points at a time,
+chunked engine of :mod:`.engine` (``batch_size`` points at a time,
 memory flat in their number). Every method returns a
-:class:`~vidxai.explain.gradient_result.GradientResult` whose ``map`` is the sum over colour
+:class:`~.result.GradientResult` whose ``map`` is the sum over colour
 channels of the absolute attribution and whose ``attributions`` keep the signed
 ``(T, H, W, C)`` values.
 
@@ -40,9 +40,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ArgumentError, check_float, check_int, check_key, describe
-from . import _gradient_run as run
-from .gradient_result import GradientResult
+from ...errors import ArgumentError, check_float, check_int, check_key, describe
+from . import engine as run
+from .result import GradientResult
 
 __all__ = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
            "smoothgrad_squared", "blur_ig", "GradientResult"]

@@ -15,12 +15,12 @@ import warnings
 
 import numpy as np
 
-from .. import segment
-from ..errors import ArgumentError, ArgumentTypeError, check_int, check_video, describe
-from ..segment import Segmentation
-from . import _gradient_run as run
-from .gradient_result import GradientResult
-from .gradients import BATCH, STEPS, integrated_gradients
+from ... import segment
+from ...errors import ArgumentError, ArgumentTypeError, check_int, check_video, describe
+from ...segment import Segmentation
+from . import engine as run
+from .result import GradientResult
+from .input_gradients import BATCH, STEPS, integrated_gradients
 
 __all__ = ["xrai", "rank_regions", "LEVELS"]
 

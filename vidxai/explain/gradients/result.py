@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..explanation import Explanation
+from ...explanation import Explanation
+
+__all__ = ["GradientResult"]
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class GradientResult(Explanation):
+class GradientResult(Explanation, kind="gradient"):
     """A gradient-family :class:`~vidxai.Explanation`.
 
     ``map (T, H, W)``: the method's map (input-gradient methods: the sum over colour

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidxai.errors import ArgumentError, ArgumentTypeError, check_int, describe
-from vidxai.explanation import Explanation
-from vidxai.segment import frames as frame_segmentation
+from ...errors import ArgumentError, ArgumentTypeError, check_int, describe
+from ...explanation import Explanation
+from ...segment import frames as frame_segmentation
+
+__all__ = ["ESVResult", "contrastive"]
 
 SUPPORTING = "#2b6cb0"   # phi > 0: the frame raises the class score (paper 003, Sec. 2.3)
 DISTRACTING = "#dd6b20"  # phi <= 0: the frame lowers (or does not raise) it
@@ -37,7 +39,7 @@ def _check_values(values) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class ESVResult(Explanation):
+class ESVResult(Explanation, kind="esv"):
     """Per-frame Element Shapley Values for the chosen classes, as an :class:`Explanation`.
 
     ``values``: float64 ``(n, K)``, ``values[i, k]`` = phi_i for class ``classes[k]``.

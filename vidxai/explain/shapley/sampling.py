@@ -17,7 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .esv_models import MultiScale, check_logits, estimate_multiscale, score_level, softmax
+from .value_models import MultiScale, check_logits, estimate_multiscale, score_level, softmax
+
+__all__ = ["run_algorithm1", "score_sampled", "grow", "combine", "parents_mean",
+           "unique_rows", "pack_words", "numpy_rng"]
 
 
 def numpy_rng(key) -> np.random.Generator:

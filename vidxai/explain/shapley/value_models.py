@@ -22,7 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vidxai.errors import ArgumentError, ArgumentTypeError, ScoreFunctionError, check_int, describe
+from ...errors import ArgumentError, ArgumentTypeError, ScoreFunctionError, check_int, describe
+
+__all__ = ["MultiScale", "multiscale", "frame_average_value", "evaluate", "softmax",
+           "recurse", "check_logits", "score_level", "subsequence_draws",
+           "estimate_multiscale"]
 
 
 class MultiScale:
@@ -84,8 +88,8 @@ def multiscale(heads: Sequence[Callable], n_max: int) -> MultiScale:
     ``(N, s)`` to logits ``(N, C)`` (it closes over the clip's frame features). Only the first
     ``n_max`` heads are used; a head that is a jitted function (or a ``functools.partial``
     of one, which avoids a new compilation per clip) is called as is, others are jitted.
-    Pass the result as ``value`` to :func:`~vidxai.explain.esv.esv_exact` or
-    :func:`~vidxai.explain.esv.esv_sampled`, which then evaluate ``f^ms`` bottom-up by Eq. 9.
+    Pass the result as ``value`` to :func:`~vidxai.explain.esv_exact` or
+    :func:`~vidxai.explain.esv_sampled`, which then evaluate ``f^ms`` bottom-up by Eq. 9.
 
     References:
       W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference
@@ -111,7 +115,7 @@ def frame_average_value(frame_logits) -> Callable:
     ``frame_logits``: ``(n, C)`` logits of each frame of one clip (e.g. EfficientNet-Lite0's
     ``models.efficientnet.frame_logits(model, video)[0]``). Returns ``f(masks) = mean of the
     kept frames' logits``, ``(N, n) -> (N, C)``, so an ESV needs no further network passes;
-    :func:`~vidxai.explain.esv.esv_exact` applies the softmax (``v(S) = softmax(f(S))``).
+    :func:`~vidxai.explain.esv_exact` applies the softmax (``v(S) = softmax(f(S))``).
 
     References:
       W. Price, D. Damen. Play Fair: Frame Attributions in Video Models. Asian Conference

@@ -9,7 +9,7 @@ subsequences that lack it. Scores are ``v(S) = softmax(f(S))`` for a variable-le
 * :func:`esv` picks one of the two below from the number of frames;
 * :func:`esv_exact` scores all 2^n - 1 subsequences, one subset size at a time, in batches;
 * :func:`esv_sampled` is Algorithm 1: subsets grown one frame at a time, at most ``m`` per
-  size, pooled over ``iterations`` (see :mod:`vidxai.explain.esv_sampling`);
+  size, pooled over ``iterations`` (see :mod:`.sampling`);
 * :func:`contrastive` gives class-contrastive ESVs; results are :class:`ESVResult`.
 """
 from __future__ import annotations
@@ -20,12 +20,12 @@ from math import comb
 
 import numpy as np
 
-from vidxai.errors import (ArgumentError, ArgumentTypeError, check_int,
+from ...errors import (ArgumentError, ArgumentTypeError, check_int,
                            check_key, describe)
 
-from .esv_models import MultiScale, frame_average_value, multiscale, score_level
-from .esv_result import ESVResult, contrastive
-from .esv_sampling import run_algorithm1
+from .value_models import MultiScale, frame_average_value, multiscale, score_level
+from .result import ESVResult, contrastive
+from .sampling import run_algorithm1
 
 MAX_EXACT = 20  # 2^20 subsets: beyond this use esv_sampled
 EXACT_UP_TO = 16  # esv() computes exact values up to this many frames by default
@@ -248,7 +248,7 @@ def esv_sampled(value, n: int, *, empty, key, m: int = 256, iterations: int = 4,
     usually has a single sampled parent, the one it was grown from, so above ``n_max`` frames
     its ``f^ms`` equals the parent's and the frame just added gets no credit: the estimates
     are shrunk towards zero. An integer ``r`` instead estimates ``f^ms`` of every sampled
-    subset directly from Eq. 8 (:func:`~vidxai.explain.esv_models.estimate_multiscale`):
+    subset directly from Eq. 8 (:func:`~.value_models.estimate_multiscale`):
     per scale, the exact mean over all subsequences when there are at most ``r``, else the
     mean over ``r`` uniform ones. This is unbiased in the logits and independent of the other
     sampled subsets, at the cost of up to ``r`` head calls per scale per sampled subset
