@@ -15,7 +15,7 @@ training record (held-out accuracy) in ``trn_order.json``.
 
     trn = load_trn()
     feats = trn.features(video)                       # (T, D), video (T, 24, 24, 3)
-    value = multiscale(trn.heads(feats), trn.n_max)   # vidxai.explain.esv
+    value = multiscale(trn.heads(feats), trn.n_max)   # vidxai.explain.multiscale
     result = esv_exact(value, feats.shape[0], empty=trn.prior)
 
 ``trn.frame_value(video)`` returns that ``(value, prior)`` pair in one call; the zoo model
