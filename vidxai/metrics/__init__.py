@@ -3,7 +3,9 @@
 Modules: :mod:`.curves` (insertion / deletion games, ``auc``, minimal masks), :mod:`.units`
 (what moves together in a game, and in which order), :mod:`.protocols` (the papers' settings
 as named presets), :mod:`.reliability` (paper 004's alpha), :mod:`.pointing` (pointing games
-against known regions or boxes). ``from vidxai import metrics; metrics.insertion(...)``
+against known regions or boxes), :mod:`.studies` (methods x videos: :func:`study`), with
+:mod:`.summary` (means, intervals, beating random, alpha per metric) and :mod:`.report`
+(plots and the HTML page). ``from vidxai import metrics; metrics.insertion(...)``
 reaches every public name below.
 """
 from __future__ import annotations
@@ -14,13 +16,18 @@ from .pointing import (PointingResult, pointing_game, temporal_pointing_game,
                        whitebox_pointing_ceiling, whitebox_pointing_game)
 from .protocols import PROTOCOLS, STEP_MEAN_RGB, Protocol, ProtocolScore, protocol
 from .reliability import CONVENTIONS, NO_WEIGHT, reliability
+from .studies import CURVE_METRICS, STUDY_METRICS, StudyResult, format_summary, study
+from .summary import bootstrap_interval, reliability_by_metric, summarise
 from .units import (AGGREGATES, UNITS, per_frame, rank_units, tie_boundaries, unit_labels,
                     unit_values)
 
 __all__ = ["Curve", "insertion", "deletion", "games", "minimal_mask", "auc", "check_thresholds",
            "ORDERS", "GAMES", "TIES", "SCHEDULES", "AUC_RULES", "LEVELS",
-           "UNITS", "AGGREGATES", "unit_labels", "unit_values", "rank_units", "per_frame", "tie_boundaries",
+           "UNITS", "AGGREGATES", "unit_labels", "unit_values", "rank_units", "per_frame",
+           "tie_boundaries",
            "Protocol", "ProtocolScore", "protocol", "PROTOCOLS", "STEP_MEAN_RGB",
-           "reliability", "CONVENTIONS", "NO_WEIGHT",
+           "reliability", "CONVENTIONS", "study", "StudyResult", "STUDY_METRICS",
+           "CURVE_METRICS", "format_summary", "summarise", "reliability_by_metric",
+           "bootstrap_interval", "NO_WEIGHT",
            "PointingResult", "pointing_game", "temporal_pointing_game",
            "whitebox_pointing_game", "whitebox_pointing_ceiling"]

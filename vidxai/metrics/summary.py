@@ -67,8 +67,10 @@ def summarise(table):
 def _beats_share(table, group, method, metric):
     if method == RANDOM or metric not in LOWER_IS_BETTER:
         return np.nan
-    keys = group.iloc[0][KEYS].to_dict()
-    same = (table[KEYS] == pd_series(keys)).all(axis=1) & (table["method"] == RANDOM)
+    first = group.iloc[0]
+    same = table["method"] == RANDOM
+    for column in KEYS:
+        same &= table[column] == first[column]
     random_values = table[same].set_index("video")["value"]
     mine = group.set_index("video")["value"]
     both = mine.index.intersection(random_values.index)
@@ -77,12 +79,6 @@ def _beats_share(table, group, method, metric):
     wins = _beats(mine[both].to_numpy(), random_values[both].to_numpy(),
                   LOWER_IS_BETTER[metric])
     return float(np.mean(wins))
-
-
-def pd_series(mapping):
-    import pandas as pd
-
-    return pd.Series(mapping)
 
 
 def reliability_by_metric(table, *, convention: str = "paper") -> dict:
