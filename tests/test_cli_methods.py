@@ -80,7 +80,7 @@ EXTRA = {"lime": ["--samples", "12", "--segmenter", "grid", "--cells", "2", "2",
          "gradient": [], "gradient_x_input": [], "ig": ["--samples", "4"],
          "smoothgrad": ["--samples", "3"], "smoothgrad_squared": ["--samples", "3"],
          "blur_ig": ["--samples", "3"], "xrai": ["--samples", "2"],
-         "grad_cam": ["--layer", "act"], "excitation_backprop": []}
+         "grad_cam": ["--layer", "act"], "excitation_backprop": [], "random": []}
 MODEL = {"esv": "trn-order", "grad_cam": "tinyconv", "excitation_backprop": "tinyconv"}
 
 
@@ -114,7 +114,8 @@ def test_each_method_runs_from_the_cli_and_writes_what_it_says(method, tiny_zoo,
         assert len(data["values"]) == 8
     else:
         assert decode_mp4(out / "overlay.mp4").shape[:2] == (8, 24 + 14)   # frame + caption
-        assert summary["score"] == pytest.approx(e.meta["score"])
+        if spec.family != "baseline":        # the random map never calls the model
+            assert summary["score"] == pytest.approx(e.meta["score"])
     if method == "ig":
         assert e.meta["steps"] == 4 and summary["completeness"] == e.meta["completeness"]
         assert "completeness gap" in stdout
@@ -206,7 +207,7 @@ def test_window_arithmetic_of_the_default_stride():
     assert zoo.clip_window(model, 250, None, None, said.append) == (16, 2) and not said
     assert zoo.clip_window(model, 20, None, None, said.append) == (16, 1) and said
     assert zoo.clip_window(model, 12, None, None, said.append) == (12, 1)
-    with pytest.raises(Exception, match="--stride"):
+    with pytest.raises(Exception, match="stride"):
         zoo.clip_window(model, 20, None, 2, said.append)
 
 

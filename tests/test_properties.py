@@ -28,7 +28,7 @@ from vidxai import (ArgumentError, ArgumentTypeError, Segmentation, explain, met
                     score_coalitions)
 from vidxai import sampling, segment
 from vidxai.errors import check_video
-from vidxai.explain.esv import esv_exact
+from vidxai.explain import esv_exact
 from vidxai.removal import compose, soften
 
 

@@ -168,7 +168,7 @@ def test_kernel_shap_sampled_budget_error_bound_on_higher_order_game(game_seed):
     for k in range(SAMPLED_KEYS):
         e = explain.kernel_shap(fn, video, seg, key=jax.random.key(k), n_samples=SAMPLED_BUDGET)
         assert e.weights.sum() == pytest.approx(v[-1] - v[0], abs=1e-4)  # efficiency, every key
-        assert e.n_evals == SAMPLED_BUDGET + 2
+        assert e.n_evals == SAMPLED_BUDGET + 2 + e.meta["fit"]["heldout_n"]
         estimates.append(e.weights)
     mean_error = np.linalg.norm(np.mean(estimates, 0) - phi) / np.linalg.norm(phi)
     assert mean_error < 0.06
@@ -183,7 +183,7 @@ def test_kernel_shap_sampled_is_kernel_weighted_constrained_fit_of_scored_coalit
     rec = RecordingScore(table_score(video, seg, v))
     e = explain.kernel_shap(rec, video, seg, key=jax.random.key(3), n_samples=SAMPLED_BUDGET,
                             batch_size=64)
-    z = coalitions_of(rec.videos(e.n_evals), video, seg)
+    z = coalitions_of(rec.videos(e.n_evals - e.meta["fit"]["heldout_n"]), video, seg)
     assert z[0].all() and not z[1].any()  # full and empty scored first, not fitted as rows
     z = z[2:]
     y = v[z.astype(np.int64) @ (1 << np.arange(n))]

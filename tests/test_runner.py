@@ -262,7 +262,7 @@ def test_bad_input(dataset, tmp_path):
         (dict(model="no-such-model"), "model"),
         (dict(n_samples_typo=3), "n_samples_typo"),
         (dict(address="auto"), "address"),
-        (dict(frames=0), "frames"),
+        (dict(clip_frames=0), "clip_frames"),
     ]
     for change, argument in cases:
         kw = dict(videos=videos, model=TinyModel(), methods=["lime"], out=tmp_path / "o")

@@ -2,7 +2,7 @@
 
 :class:`Explanation` is what the removal-based methods return; the extremal masks
 (:class:`~vidxai.explain.extremal.ExtremalResult`) and the frame Shapley values
-(:class:`~vidxai.explain.esv_result.ESVResult`) are subclasses that carry their own arrays
+(:class:`~vidxai.explain.shapley.result.ESVResult`) are subclasses that carry their own arrays
 (masks per area, values per frame and class). All of them save to one ``.npz`` (arrays plus
 the metadata as JSON) and load back as the class they were saved from. A file names a
 stable result *kind* (``"removal"``, ``"extremal"``, ``"esv"``, ``"gradient"``), never a

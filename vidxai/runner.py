@@ -3,9 +3,10 @@
 :func:`explain_many` runs :func:`vidxai.explain.run` for every (video, method) pair and
 writes one result folder per pair. It is the engine behind ``vidxai explain
 VIDEO_OR_FOLDER... --out DIR --methods a,b [--engine ray --address auto]`` and serves the
-dataset-scale evaluations of "REVEX: A Unified Framework for Removal-Based Explainable
-Artificial Intelligence in Video", "Spatio-Temporal Perturbations for Video Attribution" and
-"Here comes the SAM" (tens to thousands of clips); it implements no equation itself.
+dataset-scale evaluations of "Local Agnostic Video Explanations: a Study on the
+Applicability of Removal-Based Explanations to Video", "Spatio-Temporal Perturbations for
+Video Attribution" and "Here comes the SAM" (tens to thousands of clips); it implements no
+equation itself.
 
 **Inputs.** ``videos`` are file paths; a folder stands for its video files (sorted by
 name, not recursive). Paths, not arrays: a result folder is named by the file's stem, a job's
@@ -14,7 +15,8 @@ model name (:func:`vidxai.zoo.load_model`) or a zero-argument *model factory* re
 model with the zoo's input spec (``num_frames``, ``size``, ``min_frames``, ``meta``,
 ``name``; see ``models/base.py``), picklable for the Ray engine; the local engine also takes
 a model object itself. Each worker builds the model once. Clips are read as the model
-expects them (:func:`vidxai.zoo.load_clip`, with ``frames`` / ``stride``).
+expects them (:func:`vidxai.zoo.load_clip`, with ``clip_frames`` / ``clip_stride``; named so
+to stay apart from method options such as occlusion's ``stride``).
 
 **Outputs.** ``out/<video stem>/<method>/explanation.npz`` (:meth:`Explanation.save`; load
 with :meth:`vidxai.Explanation.load`) and ``summary.json`` beside it, each written under a
@@ -143,19 +145,29 @@ def _methods(methods) -> list[str]:
     return names
 
 
-def _options_by_method(methods, options) -> dict:
-    """Each method gets the shared options it takes; an option no method takes is an error."""
+def _options_by_method(methods, options, per_method=None) -> dict:
+    """Each method gets the shared options it takes, then its own ``per_method[name]``
+    (which must all be its options); an option no method takes is an error."""
     from .explain import frontdoor, registry
 
     taken = {m: frontdoor.accepted_options(registry.get(m)) for m in methods}
     for option, value in options.items():
         if not any(option in t for t in taken.values()):
             raise ArgumentError(option, f"an option of one of {methods}", repr(value))
+    per_method = {} if per_method is None else per_method
+    if not isinstance(per_method, dict) or set(per_method) - set(methods):
+        raise ArgumentError("per_method", f"a dict keyed by some of {methods}",
+                            repr(per_method)[:120])
+    for method, own in per_method.items():
+        for option, value in own.items():
+            if option not in taken[method]:
+                raise ArgumentError(option, f"an option of {method}", repr(value))
     seg = options.get("segmentation")
     if seg is not None and not callable(seg):
         raise ArgumentTypeError("segmentation", "a callable video -> Segmentation (one "
                                 "segmentation per video)", describe(seg))
-    return {m: {k: v for k, v in options.items() if k in taken[m]} for m in methods}
+    return {m: {**{k: v for k, v in options.items() if k in taken[m]}, **per_method.get(m, {})}
+            for m in methods}
 
 
 def _model_spec(model, engine: str):
@@ -326,8 +338,9 @@ def _record(job, result, report, engine) -> dict:
 
 def explain_many(videos, model, methods, out, *, engine: str = "local", key=None,
                  address: str | None = None, workers: int | None = None,
-                 progress: bool = False, target=None, frames: int | None = None,
-                 stride: int | None = None, **options) -> RunSummary:
+                 progress: bool = False, target=None, clip_frames: int | None = None,
+                 clip_stride: int | None = None, per_method: dict | None = None,
+                 **options) -> RunSummary:
     """Explain every video in ``videos`` with every method in ``methods``; see the module
     docstring for the folders, the manifest, resuming and the keys.
 
@@ -346,7 +359,10 @@ def explain_many(videos, model, methods, out, *, engine: str = "local", key=None
         cluster's CPUs, at most one per video.
       progress: a progress bar over videos.
       target: ``None`` (each video's top-1 class), a class index or label, for every video.
-      frames, stride: the clip window (default: the model's), as :func:`vidxai.zoo.load_clip`.
+      clip_frames, clip_stride: the clip window read from each file (default: the model's),
+        as ``frames`` / ``stride`` of :func:`vidxai.zoo.load_clip`.
+      per_method: ``{method: {option: value}}``, options for one method only (they
+        override the shared ones; the command line passes each method's flags so).
       **options: method options (e.g. ``n_samples``); each method gets the ones it takes.
         ``segmentation`` may be a callable ``video -> Segmentation`` applied to each video.
 
@@ -358,9 +374,10 @@ def explain_many(videos, model, methods, out, *, engine: str = "local", key=None
     engine = check_choice(engine, "engine", ENGINES)
     files = video_files(videos)
     methods = _methods(methods)
-    by_method = _options_by_method(methods, options)
+    by_method = _options_by_method(methods, options, per_method)
     spec, model_text = _model_spec(model, engine)
-    for value, name in ((frames, "frames"), (stride, "stride"), (workers, "workers")):
+    frames, stride = clip_frames, clip_stride
+    for value, name in ((frames, "clip_frames"), (stride, "clip_stride"), (workers, "workers")):
         if value is not None:
             check_int(value, name, minimum=1)
     if address is not None and (engine != "ray" or not isinstance(address, str)):

@@ -46,25 +46,35 @@ def _takers(test) -> str:
     return ", ".join(m.name for m in registry.methods().values() if test(m))
 
 
-def check_applicable(args, spec) -> None:
-    """Flags given that the chosen method does not take are errors, not silently ignored."""
-    segmented = "segmentation" in spec.needs
+def check_applicable(args, specs) -> None:
+    """Flags given that none of the chosen methods takes are errors, not silently ignored."""
+    specs = specs if isinstance(specs, (list, tuple)) else [specs]
+    chosen = ("--method " if len(specs) == 1 else "--methods ") + ",".join(s.name for s in specs)
+    segmented = any("segmentation" in s.needs for s in specs)
     for option in METHOD_OPTIONS:
-        if getattr(args, option) is None or option in spec.options:
+        if getattr(args, option) is None or any(option in s.options for s in specs):
             continue
         if option == "cells" and segmented and args.segmenter == "grid":
             continue
         raise ArgumentError(_flag(option), f"one of the methods it applies to "
-                            f"({_takers(lambda m, o=option: o in m.options)})",
-                            f"--method {spec.name}")
+                            f"({_takers(lambda m, o=option: o in m.options)})", chosen)
     sam2 = [o for o in segmenting.SAM2_OPTIONS if getattr(args, o) is not None]
     for option in ("segmenter", "segments", *sam2[:1]):
         if getattr(args, option) is not None and not segmented:
             raise ArgumentError(_flag(option), "one of the methods it applies to ("
-                                f"{_takers(lambda m: 'segmentation' in m.needs)})",
-                                f"--method {spec.name}")
+                                f"{_takers(lambda m: 'segmentation' in m.needs)})", chosen)
     if segmented:
         segmenting.check_options(args)
+
+
+def check_model(spec, model) -> None:
+    """A method that needs the model's frame game, on a zoo model without one: name the zoo
+    models that have it."""
+    if "frame_value" in spec.needs and frontdoor.frame_value_of(model) is None:
+        with_frames = [n for n, load in zoo.registry().items()
+                       if getattr(load, "info", {}).get("frame_value")]
+        raise ArgumentError("--model", "a model that scores subsets of frames for --method "
+                            f"{spec.name} ({', '.join(with_frames)})", model.name)
 
 
 def method_options(args, spec) -> dict:
@@ -87,11 +97,30 @@ def print_top5(model, logits, summary):
         print(f"  {p:6.3f}  {name}")
 
 
+def dataset_run(args) -> bool:
+    """Several videos, a folder, ``--methods`` or ``--engine``: a dataset run
+    (:mod:`vidxai.cli.many`); else one video with one method."""
+    from pathlib import Path
+
+    videos = args.video or []
+    return (len(videos) > 1 or any(Path(v).is_dir() for v in videos)
+            or args.methods is not None or args.engine is not None)
+
+
 def cmd_explain(args) -> int:
+    if dataset_run(args):
+        from .many import cmd_explain_many
+
+        return cmd_explain_many(args)
+    if args.address is not None:
+        raise ArgumentError("--address", "--engine ray (a dataset run)", args.address)
+    args.method = args.method or DEFAULTS["method"]
+    args.video = args.video[0] if args.video else None
     start = time.perf_counter()
     spec = registry.get(args.method)
     check_applicable(args, spec)
     model = zoo.load_model(args.model)
+    check_model(spec, model)
     out = outputs.prepare_out(args.out)
     path, video, sampling = zoo.load_clip(model, args.video, args.frames, args.stride)
     model.check_input(video)
@@ -145,7 +174,11 @@ def report(e, total, seg_time, warnings, written):
         scores = f"; score {e.meta['score']:.4g} on the video, {e.meta['empty_score']:.4g} removed"
     fit = e.meta.get("fit") or {}
     if fit.get("r2") is not None:
-        scores += f"; surrogate R^2 {fit['r2']:.3f}"
+        scores += f"; surrogate R^2 {fit['r2']:.3f} in-sample"
+        if fit.get("heldout_r2") is not None:
+            scores += f", {fit['heldout_r2']:.3f} on {fit['heldout_n']} held-out coalitions"
+        elif fit.get("heldout_note"):
+            scores += f" ({fit['heldout_note']})"
     gap = (e.meta.get("completeness") or {}).get("relative_gap")
     if gap is not None:
         scores += f"; completeness gap {gap:.2%} of f(x) - f(baseline)"

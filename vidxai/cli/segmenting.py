@@ -146,4 +146,22 @@ def summary_of(seg) -> dict:
     return out
 
 
-__all__ = ["add_options", "check_options", "segmentation_for", "summary_of", "SEGMENTERS"]
+__all__ = ["add_options", "check_options", "segmentation_for", "summary_of", "SEGMENTERS",
+           "settings_of", "segment_with", "SEGMENT_FLAGS"]
+
+
+SEGMENT_FLAGS = ("segmenter", "segments", "cells", *SAM2_OPTIONS)
+
+
+def settings_of(args) -> dict:
+    """The segmentation flags as plain data (what a dataset run records and ships)."""
+    return {k: tuple(v) if isinstance(v, list) else v
+            for k, v in ((k, getattr(args, k)) for k in SEGMENT_FLAGS)}
+
+
+def segment_with(video, settings: dict):
+    """:func:`segmentation_for` from :func:`settings_of`'s data, quietly: each worker of a
+    dataset run segments its own videos with it."""
+    import argparse
+
+    return segmentation_for(argparse.Namespace(**settings), video, say=lambda _m: None)

@@ -39,7 +39,7 @@ from ..explanation import Explanation
 from . import registry
 
 __all__ = ["run", "Subject", "subject", "DEFAULT_SEGMENTS", "default_segmentation",
-           "accepted_options"]
+           "accepted_options", "frame_value_of"]
 
 DEFAULT_SEGMENTS = 40       # SLIC supervoxels by default: the command line's size (paper: 200)
 # arguments the front door supplies itself: never a user option
@@ -67,7 +67,8 @@ def _is_zoo_model(model) -> bool:
     return all(hasattr(model, a) for a in ("apply", "class_names", "meta"))
 
 
-def _frame_value_of(model):
+def frame_value_of(model):
+    """The model's frame-value game ``video -> (value, empty)`` (ESV), or ``None``."""
     found = getattr(model, "frame_value", None)
     if found is None:
         found = (getattr(model, "meta", None) or {}).get("frame_value")
@@ -117,7 +118,7 @@ def subject(model, video, target=None) -> Subject:
             raise ArgumentError("target", f"None: the score function already explains class "
                                 f"{model.target}", repr(target))
         return Subject(model, getattr(model, "model", None), model.target, None,
-                       _frame_value_of(getattr(model, "model", None)))
+                       frame_value_of(getattr(model, "model", None)))
     names = list(getattr(model, "class_names", ()) or ())
     name = getattr(model, "name", type(model).__name__)
     out = np.asarray(model(video[None]))
@@ -126,7 +127,7 @@ def subject(model, video, target=None) -> Subject:
             raise ArgumentError("target", f"None: {name} returns one score per video (B,), "
                                 "there is no class to choose", repr(target))
         return Subject(model if not _is_zoo_model(model) else scoring.score(model, None, "raw"),
-                       model, None, None, _frame_value_of(model), out[0])
+                       model, None, None, frame_value_of(model), out[0])
     if out.ndim != 2 or out.shape[0] != 1:
         raise ScoreFunctionError(f"model: expected outputs (B,) scores or (B, K) logits for a "
                                  f"batch of one, got shape {out.shape}")
@@ -137,7 +138,7 @@ def subject(model, video, target=None) -> Subject:
         _check_target_range(_target_index(target, names, name), k)
     label = str(names[index]) if index < len(names) else None
     return Subject(scoring.score(model, index, "prob"), model, index, label,
-                   _frame_value_of(model), out[0])
+                   frame_value_of(model), out[0])
 
 
 def default_segmentation(video):

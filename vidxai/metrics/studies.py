@@ -175,7 +175,7 @@ def _merge(into: dict, new: dict) -> None:
 
 def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out=None,
           key=None, target=None, engine: str = "local", address: str | None = None,
-          frames: int | None = None, stride: int | None = None, batch_size: int = 32,
+          clip_frames: int | None = None, clip_stride: int | None = None, batch_size: int = 32,
           report: bool = True, progress: bool = True, **options) -> StudyResult:
     """Compare ``methods`` (plus the random map) on ``videos`` with ``metrics`` under a
     paper's ``protocol``; see the module docstring for what is written to ``out``.
@@ -190,7 +190,7 @@ def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out
         :class:`~vidxai.metrics.Protocol` with your own settings.
       out: the results folder (explanations, tables, plots, report); default a new
         temporary folder.
-      key, target, engine, address, frames, stride, **options: as for
+      key, target, engine, address, clip_frames, clip_stride, **options: as for
         :func:`vidxai.runner.explain_many` (each job's key derives from the video's name).
       batch_size: videos per model call while scoring curves.
       report: write the plots and ``report.html`` (the tables are always written).
@@ -203,6 +203,7 @@ def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out
     from .. import runner
     from .._progress import bar_disabled
 
+    frames, stride = clip_frames, clip_stride
     metrics = _check_metrics(metrics)
     proto = _protocol(protocol, tuple(m for m in metrics if m in CURVE_METRICS))
     check_int(batch_size, "batch_size", minimum=1)
@@ -213,7 +214,7 @@ def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out
     start = time.perf_counter()
     explained = runner.explain_many(files, model, names, out, engine=engine, key=key,
                                     address=address, progress=progress, target=target,
-                                    frames=frames, stride=stride, **options)
+                                    clip_frames=frames, clip_stride=stride, **options)
     seconds = {"explain": time.perf_counter() - start, "model": 0.0}
     errors = [f"{Path(j.video).name} {j.method}: {j.error}" for j in explained.failed]
     built = _model(model)
