@@ -37,7 +37,7 @@ from common import timed  # noqa: E402
 import vidxai  # noqa: E402
 from vidxai import explain  # noqa: E402
 from vidxai._imputation import impute  # noqa: E402
-from vidxai.metrics import road, sanity  # noqa: E402
+from vidxai.metrics import road_curves as road, sanity  # noqa: E402
 
 GRADIENT_METHODS = ("gradient", "gradient_x_input", "ig", "smoothgrad", "smoothgrad_squared",
                     "blur_ig", "xrai", "grad_cam", "excitation_backprop")

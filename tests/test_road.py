@@ -7,7 +7,7 @@ import scipy.sparse.linalg
 
 from vidxai import removal
 from vidxai.errors import ArgumentError
-from vidxai.metrics import road
+from vidxai.metrics import road_curves as road
 
 
 def _linear_video(t=5, h=9, w=10):

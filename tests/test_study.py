@@ -174,3 +174,56 @@ def test_bootstrap_interval_is_reproducible_and_covers_the_mean():
     se = x.std(ddof=1) / np.sqrt(x.size)
     assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.25)
     assert metrics.bootstrap_interval([3.0]) == (3.0, 3.0)
+
+
+def conv_model():
+    """A flax ReLU conv net (layer groups to randomise) with a frame-value game (frames)."""
+    import jax
+
+    from helpers import relu_conv_net
+    from vidxai.explain import frame_average_value
+    from vidxai.layers import flax_model
+
+    net = relu_conv_net(4, 3)
+    variables = net.init(jax.random.key(0), jnp.zeros((1, T, H, W, 3)))
+    layered = flax_model(net, variables)
+
+    def frame_value(video):
+        per_frame = jnp.stack([layered(jnp.repeat(video[None, t:t + 1], T, axis=1))[0]
+                               for t in range(video.shape[0])])
+        return frame_average_value(per_frame), np.full(3, 1 / 3)
+
+    return Model("conv", layered, num_frames=T, size=(H, W), class_names=("a", "b", "c"),
+                 meta={"frame_value": frame_value})
+
+
+def test_sanity_and_robustness_metrics_are_rows_of_the_study(tmp_path):
+    """catches: a per-map metric missing from the table, computed on another map than the
+    saved one, the random map re-explained in the randomisation test, or one failing metric
+    losing the others."""
+    folder = clips(tmp_path / "v", n=2)
+    chosen = "insertion,road,randomisation,infidelity,sensitivity,frames"
+    result = metrics.study(folder, conv_model(), ["gradient"], metrics=chosen, protocol=PROTO,
+                           out=tmp_path / "o", progress=False, batch_size=8)
+    t = result.table
+    assert not result.errors, result.errors
+    for method in ("gradient", "random"):
+        got = set(t[t.method == method].metric)
+        assert {"insertion", "road_morf", "road_lerf", "infidelity", "frames_descending",
+                "frames_ascending"} <= got, (method, got)
+    grad = t[t.method == "gradient"]
+    steps = grad[grad.metric == "randomisation_spearman"]
+    assert len(steps) == 2 * len(set(steps.unit)) and len(set(steps.unit)) >= 2
+    assert steps.value.between(-1, 1).all() and (grad.metric == "sensitivity").sum() == 2
+    assert t[(t.method == "random") & t.metric.str.startswith("randomisation")].empty
+    # the saved map is the one scored: ROAD of the saved gradient map, recomputed
+    from vidxai import Explanation, runner, zoo
+    from vidxai.metrics import road
+
+    model = conv_model()
+    _, video, _ = zoo.load_clip(model, folder / "v0.gif", say=lambda _m: None)
+    e = Explanation.load(tmp_path / "o" / "v0" / "gradient" / "explanation.npz")
+    who = frontdoor.subject(model, video)
+    again = road(who.f, video, e.map, key=runner.job_key(None, "v0.gif"), batch_size=8)
+    row = t[(t.video == "v0") & (t.method == "gradient") & (t.metric == "road_morf")]
+    assert row.value.iloc[0] == pytest.approx(again.curves["morf"].value, rel=1e-5)

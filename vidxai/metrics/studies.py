@@ -30,14 +30,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArgumentError, VidxaiError, check_choice, check_int
+from .map_metrics import MAP_METRICS, MapContext
 from .protocols import PROTOCOLS, protocol as preset
 from .summary import RANDOM, reliability_by_metric, summarise
 
 __all__ = ["study", "StudyResult", "CURVE_METRICS", "STUDY_METRICS", "format_summary"]
 
 CURVE_METRICS = ("insertion", "deletion")
-STUDY_METRICS = CURVE_METRICS
+STUDY_METRICS = CURVE_METRICS + tuple(MAP_METRICS)
 COLUMNS = ["video", "method", "metric", "protocol", "unit", "value"]
+RE_EXPLAINING = ("randomisation", "sensitivity")     # re-explain: skipped for the random map
 
 
 class StudyResult:
@@ -136,8 +138,28 @@ class _Timed:
         return out
 
 
+def _map_rows(name, metric, who, model, video, maps, plan):
+    """Rows of one per-map metric for every method of one video; errors per method."""
+    from .. import runner
+
+    rows, errors = [], []
+    for method, (e, saliency) in maps.items():
+        if method == RANDOM and metric in RE_EXPLAINING:
+            continue        # a keyed random map is the same map whatever the model
+        options = dict(plan["options"].get(method, {}))
+        if callable(options.get("segmentation")):
+            options["segmentation"] = e.segmentation or options["segmentation"](video)
+        ctx = MapContext(model, who, video, method, e, saliency,
+                         runner.job_key(plan["key"], plan["file"]), options, plan["batch_size"])
+        try:
+            rows += [[name, method, *row] for row in MAP_METRICS[metric](ctx)]
+        except (VidxaiError, ValueError, TypeError) as err:
+            errors.append(f"{plan['file']} {method} {metric}: {type(err).__name__}: {err}")
+    return rows, errors
+
+
 def _evaluate_video(model, path, methods, out, proto, *, target, frames, stride, batch_size,
-                    timing):
+                    timing, extra=(), plan=None):
     """Rows and curves of one video; raises on an unreadable video."""
     from .. import zoo
     from ..explain import frontdoor
@@ -164,6 +186,11 @@ def _evaluate_video(model, path, methods, out, proto, *, target, frames, stride,
                 curves.setdefault(key, {}).setdefault(method, []).append(
                     (np.asarray(score.curve.x), np.asarray(score.curve.scores)))
     timing["model"] += f.seconds
+    for metric in extra:
+        got, failed = _map_rows(path.stem, metric, who, model, video, maps,
+                                {**plan, "file": path.name, "batch_size": batch_size})
+        rows += got
+        errors += failed
     return rows, curves, errors
 
 
@@ -218,6 +245,10 @@ def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out
     seconds = {"explain": time.perf_counter() - start, "model": 0.0}
     errors = [f"{Path(j.video).name} {j.method}: {j.error}" for j in explained.failed]
     built = _model(model)
+    plan = {"key": key, "options": runner._options_by_method(
+        names, {k: v for k, v in options.items() if k != "per_method"},
+        options.get("per_method"))}
+    extra = [m for m in metrics if m in MAP_METRICS]
     rows, curves = [], {}
     start = time.perf_counter()
     bar = tqdm(total=len(files) * len(names), unit="map", desc="evaluating",
@@ -226,7 +257,7 @@ def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out
         try:
             got, found, missing = _evaluate_video(
                 built, path, names, out, proto, target=target, frames=frames, stride=stride,
-                batch_size=batch_size, timing=seconds)
+                batch_size=batch_size, timing=seconds, extra=extra, plan=plan)
         except (VidxaiError, OSError, ValueError) as err:
             got, found, missing = [], {}, [f"{path.name}: {type(err).__name__}: {err}"]
         rows += got

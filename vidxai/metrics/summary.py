@@ -14,12 +14,13 @@ import warnings
 import numpy as np
 
 from ..errors import ArgumentError, ExplanationWarning
+from .map_metrics import DIRECTIONS
 
 __all__ = ["summarise", "reliability_by_metric", "bootstrap_interval", "LOWER_IS_BETTER",
            "RANDOM", "BOOTSTRAP_RESAMPLES"]
 
 RANDOM = "random"               # the method every metric is compared with
-LOWER_IS_BETTER = {"deletion": True, "insertion": False}
+LOWER_IS_BETTER = {"deletion": True, "insertion": False, **DIRECTIONS}
 BOOTSTRAP_RESAMPLES = 2000      # percentile bootstrap over videos, fixed seed (reproducible)
 KEYS = ["metric", "protocol", "unit"]
 
