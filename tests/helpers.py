@@ -98,6 +98,28 @@ def relu_conv_net(features=4, classes=3, kernel=(3, 3, 3), strides=(1, 1, 1)):
     return ReluConvNet()
 
 
+def conv_zoo_model(shape, name="conv", classes=("x", "y", "z")):
+    """A zoo-style model on :func:`relu_conv_net` (readable layer ``act``: Grad-CAM, EB; layer
+    groups: randomisation) for clips ``shape = (T, H, W)``, with a frame-value game (ESV,
+    frame discarding) that averages the net's logits of each frame shown alone (the frame
+    repeated over the clip)."""
+    from models.base import Model
+    from vidxai.explain import frame_average_value
+    from vidxai.layers import flax_model
+
+    t, h, w = shape
+    net = relu_conv_net(4, len(classes))
+    layered = flax_model(net, net.init(jax.random.key(0), jnp.zeros((1, t, h, w, 3))))
+
+    def frame_value(video):
+        per_frame = jnp.stack([layered(jnp.repeat(video[None, i:i + 1], t, axis=1))[0]
+                               for i in range(video.shape[0])])
+        return frame_average_value(per_frame), np.full(len(classes), 1 / len(classes))
+
+    return Model(name, layered, num_frames=t, size=(h, w), class_names=classes,
+                 meta={"frame_value": frame_value})
+
+
 def small_grid(video, cells=(2, 2, 2)):
     return segment.grid(video, cells)
 

@@ -11,12 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from helpers import relu_conv_net
-from models.base import Model
+from helpers import conv_zoo_model
 from vidxai import ArgumentError, ArgumentTypeError, Explanation, cli, explain, scoring, segment
 from vidxai.explain import frontdoor, registry
-from vidxai.explain.shapley import frame_average_value
-from vidxai.layers import flax_model
 
 T, H, W = 4, 12, 12
 VIDEO = np.random.default_rng(0).uniform(0, 1, (T, H, W, 3)).astype(np.float32)
@@ -32,23 +29,7 @@ def linear_logits():
     return apply
 
 
-def conv_model():
-    """A flax ReLU conv net with a readable layer ``act`` (Grad-CAM, EB), as a zoo model
-    whose frame-value game averages per-frame logits of the same net (ESV)."""
-    net = relu_conv_net(4, 3)
-    variables = net.init(jax.random.key(0), jnp.zeros((1, T, H, W, 3)))
-    layered = flax_model(net, variables)
-
-    def frame_value(video):
-        per_frame = jnp.stack([layered(jnp.repeat(video[None, t:t + 1], T, axis=1))[0]
-                               for t in range(video.shape[0])])
-        return frame_average_value(per_frame), np.full(3, 1 / 3)
-
-    return Model("conv", layered, num_frames=T, size=(H, W), class_names=("x", "y", "z"),
-                 meta={"frame_value": frame_value})
-
-
-MODEL = conv_model()
+MODEL = conv_zoo_model((T, H, W))
 SMALL = {"lime": {"n_samples": 16}, "kernel_shap": {"n_samples": 16}, "rise": {"n_samples": 8},
          "occlusion": {}, "ep2d": {"iterations": 2, "areas": (0.2,)},
          "ep3d": {"iterations": 2, "areas": (0.2,)}, "step": {"iterations": 2, "areas": (0.2,)},

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import conv_zoo_model
 from models.base import Model
 from vidxai import ArgumentError, ExplanationWarning, metrics
 from vidxai.explain import frontdoor
@@ -177,24 +178,7 @@ def test_bootstrap_interval_is_reproducible_and_covers_the_mean():
 
 
 def conv_model():
-    """A flax ReLU conv net (layer groups to randomise) with a frame-value game (frames)."""
-    import jax
-
-    from helpers import relu_conv_net
-    from vidxai.explain import frame_average_value
-    from vidxai.layers import flax_model
-
-    net = relu_conv_net(4, 3)
-    variables = net.init(jax.random.key(0), jnp.zeros((1, T, H, W, 3)))
-    layered = flax_model(net, variables)
-
-    def frame_value(video):
-        per_frame = jnp.stack([layered(jnp.repeat(video[None, t:t + 1], T, axis=1))[0]
-                               for t in range(video.shape[0])])
-        return frame_average_value(per_frame), np.full(3, 1 / 3)
-
-    return Model("conv", layered, num_frames=T, size=(H, W), class_names=("a", "b", "c"),
-                 meta={"frame_value": frame_value})
+    return conv_zoo_model((T, H, W), classes=("a", "b", "c"))
 
 
 def test_sanity_and_robustness_metrics_are_rows_of_the_study(tmp_path):
