@@ -97,21 +97,8 @@ def print_top5(model, logits, summary):
         print(f"  {p:6.3f}  {name}")
 
 
-def dataset_run(args) -> bool:
-    """Several videos, a folder, ``--methods`` or ``--engine``: a dataset run
-    (:mod:`vidxai.cli.many`); else one video with one method."""
-    from pathlib import Path
-
-    videos = args.video or []
-    return (len(videos) > 1 or any(Path(v).is_dir() for v in videos)
-            or args.methods is not None or args.engine is not None)
-
-
-def cmd_explain(args) -> int:
-    if dataset_run(args):
-        from .many import cmd_explain_many
-
-        return cmd_explain_many(args)
+def cmd_explain_one(args) -> int:
+    """One video, one method: the map, the overlays and the pictures in ``--out``."""
     if args.address is not None:
         raise ArgumentError("--address", "--engine ray (a dataset run)", args.address)
     args.method = args.method or DEFAULTS["method"]
@@ -191,4 +178,5 @@ def report(e, total, seg_time, warnings, written):
     print("wrote " + ", ".join(str(p) for p in written))
 
 
-__all__ = ["cmd_explain", "DEFAULTS", "REMOVALS", "METHOD_OPTIONS"]
+__all__ = ["cmd_explain_one", "DEFAULTS", "REMOVALS", "METHOD_OPTIONS", "check_applicable",
+           "method_options", "check_model"]

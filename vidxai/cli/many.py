@@ -9,9 +9,26 @@ import functools
 from .. import runner
 from ..explain import registry
 from . import segmenting
-from .explain import DEFAULTS, check_applicable, method_options
+from .explain import DEFAULTS, check_applicable, cmd_explain_one, method_options
 
-__all__ = ["cmd_explain_many", "chosen_methods", "options_per_method"]
+__all__ = ["cmd_explain", "cmd_explain_many", "chosen_methods", "options_per_method",
+           "dataset_run"]
+
+
+def dataset_run(args) -> bool:
+    """Several videos, a folder, ``--methods`` or ``--engine``: a dataset run; else one
+    video with one method."""
+    from pathlib import Path
+
+    videos = args.video or []
+    return (len(videos) > 1 or any(Path(v).is_dir() for v in videos)
+            or args.methods is not None or args.engine is not None)
+
+
+def cmd_explain(args) -> int:
+    """``vidxai explain``: a dataset run (:func:`cmd_explain_many`) or one video
+    (:func:`vidxai.cli.explain.cmd_explain_one`)."""
+    return cmd_explain_many(args) if dataset_run(args) else cmd_explain_one(args)
 
 
 def chosen_methods(args) -> list:

@@ -108,7 +108,7 @@ def _explain_parser(sub):
                     help="share of the positive importance the overlay shows, one video only "
                          "(default: %(default)s)")
     ex.add_argument("--out", default="out", help="output folder (default: %(default)s)")
-    ex.set_defaults(run=_run("explain", "cmd_explain"))
+    ex.set_defaults(run=_run("many", "cmd_explain"))
 
 
 def _segment_parser(sub):

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, ScoreFunctionError, check_video, describe
 from ..explanation import Explanation
-from . import registry
+from .registry import Method, get, methods
 
 __all__ = ["run", "Subject", "subject", "DEFAULT_SEGMENTS", "default_segmentation",
            "accepted_options", "frame_value_of"]
@@ -149,7 +149,7 @@ def default_segmentation(video):
     return segment.slic(video, n_segments=DEFAULT_SEGMENTS)
 
 
-def accepted_options(spec: registry.Method) -> frozenset:
+def accepted_options(spec: Method) -> frozenset:
     """The keyword arguments a user may pass to ``spec``'s function through :func:`run`."""
     params = inspect.signature(spec.function).parameters
     return frozenset(p for p in params if p not in _SUPPLIED)
@@ -160,7 +160,7 @@ def _check_options(spec, options: dict) -> None:
     for option in options:
         if option in allowed:
             continue
-        users = [m.name for m in registry.methods().values() if option in accepted_options(m)]
+        users = [m.name for m in methods().values() if option in accepted_options(m)]
         taken = f"; it is an option of {', '.join(users)}" if users else ""
         raise ArgumentError(option, f"an option of {spec.name} ({', '.join(sorted(allowed))})"
                             + taken, repr(options[option]))
@@ -191,9 +191,9 @@ def _as_key(key):
 @dataclasses.dataclass
 class Call:
     """Everything one method call needs; the table's adapters read it
-    (:data:`vidxai.explain.registry.ADAPTERS`)."""
+    (:func:`~vidxai.explain.registry.on_video` and its siblings)."""
 
-    spec: registry.Method
+    spec: Method
     subject: Subject
     video: np.ndarray
     options: dict
@@ -249,7 +249,7 @@ def run(method: str, model, video, *, target=None, key=None, progress: bool = Fa
     Returns the method's :class:`~vidxai.Explanation` (or subclass); ``meta["run"]`` records
     the method, target, label and everything the front door filled in.
     """
-    spec = registry.get(method)
+    spec = get(method)
     video = check_video(video)
     _check_options(spec, options)
     if isinstance(model, Subject):
