@@ -10,8 +10,9 @@ chunks of ``batch_size`` rows (the last one padded) are perturbed by a jitted, v
 so nothing recompiles per chunk and memory does not grow with the number of rows. A pure-JAX
 ``f`` is fused with the perturbation into one jitted step; a function with the attribute
 ``vidxai_eager = True`` (the torch bridge) or one that cannot be traced by JAX is called
-outside jit on the perturbed batch. To spread chunks over devices (``jax.sharding``) or a
-dataset over workers (Ray), replace this one engine; the methods do not change.
+outside jit on the perturbed batch. With several local devices the fused step's chunks are
+split over them (:mod:`vidxai._sharding`, a 1-D ``jax.sharding`` mesh over the batch axis);
+eager functions are not sharded. A dataset is spread over workers by :mod:`vidxai.runner`.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import _sharding
 from ._progress import bar_disabled  # noqa: F401  (re-exported: scoring.bar_disabled)
 from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VidxaiError,
                      check_int, check_video, describe)
@@ -297,11 +299,16 @@ def score_stream(f, video, removed, mask_fn, chunk_iter, aux=(), static=None, *,
     fused with the perturbation in one jitted step; an eager ``f`` gets the perturbed batch
     from a jitted step. The next chunk is dispatched before the previous one's scores are
     read, so the host never waits idle on the device. Memory: two chunks.
+    Several devices: a fused step's chunk is padded to a multiple of their count and split
+    over them (:mod:`vidxai._sharding`), same scores; an eager ``f`` is never sharded.
     """
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     video, removed = jnp.asarray(video), jnp.asarray(removed)
     kind = eager_kind(f, (batch_size,) + tuple(video.shape))
     statics = dict(mask_fn=mask_fn, static=static, edge_sigma=edge_sigma)
+    spread = _sharding.plan(batch_size) if kind is None else None
+    if spread is not None:
+        video, removed, aux = spread.replicate((video, removed, aux))
     pending, n_chunks, clock, spent = None, -(-n_rows // batch_size), None, None
     with tqdm(total=n_rows, desc=desc, unit="eval", disable=bar_disabled(progress),
               leave=False) as bar:
@@ -312,9 +319,12 @@ def score_stream(f, video, removed, mask_fn, chunk_iter, aux=(), static=None, *,
                 out = f(batch)
                 # a host function may keep its input: only the bridge's batches are reused
                 spent = batch if kind == "bridge" else None
-            else:
+            elif spread is None:
                 out = _fused_scores(video, removed, params, aux, f=f, **statics)
-            _check_scores(out, batch_size)
+            else:   # several devices: the chunk's rows split over them
+                out = spread.note("scoring", _fused_scores(
+                    video, removed, spread.split_rows(params, "scoring"), aux, f=f, **statics))
+            _check_scores(out, batch_size if spread is None else spread.rows)
             if pending is not None:
                 yield _finish(*pending, n_rows)
             pending = (rows, params, out)

@@ -31,7 +31,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ... import masks
+from ... import _sharding, masks
 from ...scoring import bar_disabled
 from .settings import PAPER_SETTINGS, Settings
 
@@ -218,7 +218,18 @@ def _scan(seeds, pyramid, areas, areas_t, scale, *, f, cfg: Config, optimizer, p
 
 def optimise_jax(f, seeds, pyramid, areas, areas_t, cfg: Config, optimizer, progress=False,
                  scale=1.0):
-    """The whole optimisation as one jitted ``lax.scan``. Returns ``(seeds, history (I, A))``."""
+    """The whole optimisation as one jitted ``lax.scan``. Returns ``(seeds, history (I, A))``.
+
+    With several local devices and a number of areas divisible by their count, the area
+    levels (seeds, areas) are split over the devices and the video's pyramid replicated
+    (:mod:`vidxai._sharding`); each area's masks are those of one device (no padding: an
+    optimiser may couple the areas, so a padded area could change the others)."""
+    spread = _sharding.plan(len(areas))
+    if spread is not None and spread.rows == len(areas):
+        seeds, areas, areas_t = spread.split_rows((seeds, areas, areas_t), "extremal")
+        pyramid = spread.replicate(pyramid)
+    else:
+        spread = None
     hidden = bar_disabled(progress)
     with tqdm(total=cfg.iterations, desc="extremal iterations", disable=hidden,
               leave=False) as bar:
@@ -229,6 +240,9 @@ def optimise_jax(f, seeds, pyramid, areas, areas_t, cfg: Config, optimizer, prog
             seeds = jax.block_until_ready(seeds)
         finally:
             _ACTIVE_BARS.pop()
+    if spread is not None:
+        # back on one device, like the caller's other arrays
+        seeds = jax.device_put(spread.note("extremal", seeds), jax.devices()[0])
     return seeds, np.asarray(history)
 
 

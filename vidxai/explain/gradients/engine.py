@@ -9,7 +9,10 @@ held), so memory does not grow with ``n``. A pure-JAX ``f`` is differentiated wi
 ``jax.vmap(jax.grad(...))`` in the same jitted step; an eager ``f`` (a bridged torch model)
 gets the chunk's points from a jitted step and its gradients from one ``jax.vjp`` (torch
 autograd). The last chunk is padded (static shapes, one compilation) and its padding rows
-weighted 0; the chunk size is chosen at most ``batch_size`` so that little is padded.
+weighted 0; the chunk size is chosen at most ``batch_size`` so that little is padded. With
+several local devices a pure-JAX ``f``'s chunks (rounded up to a multiple of the device
+count, the extra rows weighted 0) are split over them (:mod:`vidxai._sharding`); the sum is
+that of one device up to float32 rounding. An eager ``f`` is not sharded.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ... import scoring
+from ... import _sharding, scoring
 from ...errors import (ArgumentError, ArgumentTypeError, ExplanationWarning, ScoreFunctionError,
                       check_int, check_video, describe)
 from .result import GradientResult
@@ -106,6 +109,10 @@ def accumulate(setup: Setup, make, combine, data, static, n: int, batch_size,
     size = chunk_size(n, batch_size)
     total = jnp.zeros(setup.video.shape, jnp.float32)
     data = jax.tree_util.tree_map(jnp.asarray, data)
+    spread = None if setup.eager else _sharding.plan(size)
+    if spread is not None:
+        size = spread.rows
+        total, data = spread.replicate((total, data))
     with tqdm(total=n, desc=desc, unit="point", disable=scoring.bar_disabled(progress),
               leave=False) as bar:
         for start in range(0, n, size):
@@ -117,9 +124,14 @@ def accumulate(setup: Setup, make, combine, data, static, n: int, batch_size,
                 out, vjp = jax.vjp(setup.f, inputs)
                 (grads,) = vjp(jnp.ones_like(out))
                 total = _add(total, grads, extra, valid, combine=combine, static=static)
-            else:
+            elif spread is None:
                 total = _fused_chunk(total, idx, valid, data, f=setup.f, make=make,
                                      combine=combine, static=static)
+            else:
+                idx, valid = spread.split_rows((idx, valid), "gradients")
+                total = spread.note("gradients", _fused_chunk(
+                    total, idx, valid, data, f=setup.f, make=make, combine=combine,
+                    static=static))
             bar.update(rows)
     total = np.asarray(total, np.float32)
     if not np.all(np.isfinite(total)):
