@@ -4,9 +4,10 @@ The quick start's Python block is executed as written, except that the model and
 it names are rebound to tiny stand-ins: ``models.load`` (whatever name it is given) returns
 an 8 x 24 x 24 flax conv net with a readable ReLU layer (``helpers.conv_zoo_model``) and
 ``vidxai.io.read_video`` returns a fixed random 8 x 24 x 24 clip, both through
-``monkeypatch`` before the block is ``exec``-uted, so every other line (the methods, their
-options, the metric, the result's methods) runs unchanged in a few seconds instead of
-minutes on I3D. The main job (``vidxai explain`` with no arguments, I3D on the bikes clip)
+``monkeypatch`` before the block is ``exec``-uted; ``vidxai.explain.run`` is wrapped to cap
+an extremal method's ``iterations`` at 20 (the optimisation's length, not its code path).
+Every other line (the methods, their options, the metric, the result's methods) runs
+unchanged, in seconds instead of minutes on I3D. The main job (``vidxai explain`` with no arguments, I3D on the bikes clip)
 is excepted: CI (``.ci/run``) runs it.
 """
 import re
@@ -90,7 +91,8 @@ def test_setup_commands_are_the_ones_ci_runs():
 
 @pytest.fixture
 def stand_ins(monkeypatch, tmp_path):
-    """``models.load`` -> a tiny conv net, ``vidxai.io.read_video`` -> a tiny clip."""
+    """``models.load`` -> a tiny conv net, ``vidxai.io.read_video`` -> a tiny clip,
+    ``explain.run`` -> at most 20 iterations for the extremal methods."""
     import models
     import vidxai.io
 
@@ -106,6 +108,16 @@ def stand_ins(monkeypatch, tmp_path):
         asked["video"] = Path(path).name
         return clip
 
+    import vidxai.explain
+
+    real_run = vidxai.explain.run
+
+    def run(method, model, video, **options):
+        if "iterations" in options:
+            options["iterations"] = min(options["iterations"], 20)
+        return real_run(method, model, video, **options)
+
+    monkeypatch.setattr(vidxai.explain, "run", run)
     monkeypatch.setattr(models, "load", load)
     monkeypatch.setattr(vidxai.io, "read_video", read_video)
     monkeypatch.chdir(tmp_path)
