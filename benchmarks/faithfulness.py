@@ -26,11 +26,13 @@ Methods a model cannot run are skipped and named (``esv`` needs a frame-value mo
 small models have none). Each study explains every clip for its top-1 class (the models'
 held-out accuracy is printed beside: the known region is the evidence of the true class).
 Methods run with the command line's CPU-sized settings (the table's ``quick`` options: LIME /
-Kernel SHAP / RISE 120 samples, extremal masks 300 iterations); ``--quick`` shrinks
-everything to check the script end to end in a minute or two.
+Kernel SHAP / RISE 120 samples), the extremal masks with ``--iterations`` (60) and
+``--areas`` (0.05 and 0.1) to fit the default run in about 10-15 minutes on two CPU cores;
+``--quick`` shrinks everything to check the script end to end in a minute or two.
 
-    python benchmarks/faithfulness.py [--quick] [--models ...] [--videos 4] [--methods ...]
-        [--protocols step-cells step-superpixel revex] [--tolerance 4] [--out DIR]
+    python benchmarks/faithfulness.py [--quick] [--models ...] [--videos 3] [--methods ...]
+        [--protocols step-cells step-superpixel revex] [--iterations 60] [--areas 0.05 0.1]
+        [--tolerance 4] [--out DIR]
 """
 from __future__ import annotations
 
@@ -79,17 +81,19 @@ def runnable(model, names):
     return keep, skipped
 
 
-def method_options(names, quick):
-    """Per-method options: the table's CPU-sized ``quick`` settings, shrunk further with
-    ``--quick`` (every sample / iteration / path-point count cut to :data:`QUICK_OPTIONS`)."""
+def method_options(names, quick, iterations=None, areas=None):
+    """Per-method options: the table's CPU-sized ``quick`` settings, the extremal masks'
+    ``iterations`` and ``areas`` when given, all shrunk further with ``--quick`` (every
+    sample / iteration / path-point count cut to :data:`QUICK_OPTIONS`)."""
     from vidxai.explain.frontdoor import accepted_options
 
     out = {}
     for name in names:
         spec = registry.get(name)
-        own = dict(spec.quick)
+        own, taken = dict(spec.quick), accepted_options(spec)
+        extremal = {"iterations": iterations, "areas": None if areas is None else tuple(areas)}
+        own.update({k: v for k, v in extremal.items() if v is not None and k in taken})
         if quick:
-            taken = accepted_options(spec)
             own.update({k: v for k, v in QUICK_OPTIONS.items() if k in taken})
         if own:
             out[name] = own
@@ -155,7 +159,7 @@ def run_model(name, args):
     folder = Path(args.out) / name
     paths, labels, masks = write_clips(model, args.videos, args.seed, folder / "videos")
     acc = accuracy(model, paths, labels)
-    per_method = method_options(methods, args.quick)
+    per_method = method_options(methods, args.quick, args.iterations, args.areas)
     tables, alphas, seconds = [], {}, {}
     for pname in args.protocols:
         start = time.perf_counter()
@@ -212,7 +216,8 @@ def print_model(name, model, names, skipped, acc, table, alphas, seconds, args):
             continue
         holds = ins > dele
         verdicts.append((pu, holds))
-        print(f"insertion more reliable than deletion under {pu}: {'yes' if holds else 'NO'} "
+        word = "yes" if holds else ("no (a tie)" if ins == dele else "NO")
+        print(f"insertion more reliable than deletion under {pu}: {word} "
               f"(alpha {ins:.3f} vs {dele:.3f})")
     return verdicts
 
@@ -223,18 +228,26 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny mode: check the script runs")
     p.add_argument("--models", nargs="+", default=list(SMALL), choices=SMALL,
                    help="small zoo models (each on clips of its own synthetic kind)")
-    p.add_argument("--videos", type=int, default=4, help="clips per model")
+    p.add_argument("--videos", type=int, default=3, help="clips per model")
     p.add_argument("--methods", nargs="+", default=None,
                    help="methods of the table (default: all; random is always added)")
-    p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS),
+                   help="step-cells: paper 004, 16x16 cells; step-superpixel: its (frame, SLIC "
+                        "segment) units; revex: paper 001")
     p.add_argument("--steps", type=int, default=128,
                    help="curve steps of the step protocols (revex: min(2 x steps, 200) levels)")
     p.add_argument("--tolerance", type=float, default=4.0,
                    help="pointing-game radius in pixels (paper 004's 7 px at 112 px is 4 px "
                         "at the models' 64 px)")
+    p.add_argument("--iterations", type=int, default=60,
+                   help="extremal masks' iterations (the command line's 300 at 4 areas cost about "
+                        "a CPU minute per method and clip here)")
+    p.add_argument("--areas", type=float, nargs="+", default=[0.05, 0.1],
+                   help="extremal masks' areas (the evidence covers ~4%% of a clip)")
     p.add_argument("--seed", type=int, default=0, help="clips and method keys")
     p.add_argument("--out", default=None, help="results folder (default: a temporary one)")
     args = p.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)     # each model's table as soon as it is done
     table = registry.methods()
     if args.methods is None:
         args.methods = [m for m in table if m != "random"]
@@ -255,7 +268,8 @@ def main(argv=None):
         verdicts += print_model(name, *run_model(name, args), args)
     decided = [v for _, v in verdicts if v is not None]
     print(f"\npaper 004's finding (insertion more reliable than deletion) holds in "
-          f"{sum(decided)} of {len(decided)} (model, protocol) cases here; "
+          f"{sum(decided)} of {len(decided)} (model, protocol) cases here (its Table V, "
+          f"insertion on Kinetics: random 0.21, Grad-CAM 0.74); "
           f"total {time.perf_counter() - start:.0f} s")
 
 

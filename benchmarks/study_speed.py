@@ -1,8 +1,9 @@
 """Wall time of an evaluation study and the share of it spent inside the model (issue 25).
 
 :func:`vidxai.metrics.study` (what ``vidxai evaluate VIDEO... --methods ...`` runs) on
-``--videos`` synthetic clips x ``--methods`` of a small zoo model (default 8 x 4: lime, step,
-ig, grad_cam with the command line's CPU settings, on ``r2plus1d_temporal``), paper 004's
+``--videos`` synthetic clips x ``--methods`` of a small zoo model (default 8 x 4: ig, lime,
+occlusion, grad_cam with the command line's CPU settings, on ``r2plus1d_temporal``; an
+extremal method at its 300 iterations would take most of the time), paper 004's
 ``step`` protocol (insertion and deletion, 16 x 16 cells, 128 steps). The model is given as a
 factory returning the zoo model with a *timed* ``apply``: every call on concrete arrays is
 timed and blocked on, and so are the forward and the backward pass of every gradient taken
@@ -15,10 +16,12 @@ price of that fusion.
 Two runs in one process, each into a fresh folder: ``cold`` (compilation included, what a
 user's first ``vidxai evaluate`` costs) and ``warm`` (same shapes, everything compiled).
 Printed per run: total wall, time inside the model, the share, split into the explanation
-and the evaluation phases, and the study's own ``seconds`` for comparison.
+and the evaluation phases, and the study's own ``seconds`` for comparison. A third run
+(``plain``, skip with ``--skip-plain``) uses the untimed zoo model, fused into the engine's
+jitted steps as usual: its wall time is what the timing's eager path costs.
 
     python benchmarks/study_speed.py [--quick] [--model r2plus1d_temporal] [--videos 8]
-        [--methods lime step ig grad_cam] [--steps 128]
+        [--methods ig lime occlusion grad_cam] [--steps 128] [--skip-plain]
 """
 from __future__ import annotations
 
@@ -195,9 +198,11 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny mode: check the script runs")
     p.add_argument("--model", default="r2plus1d_temporal", choices=SMALL)
     p.add_argument("--videos", type=int, default=8)
-    p.add_argument("--methods", nargs="+", default=["lime", "step", "ig", "grad_cam"],
+    p.add_argument("--methods", nargs="+", default=["ig", "lime", "occlusion", "grad_cam"],
                    help="methods (the command line's CPU settings; random is always added)")
     p.add_argument("--steps", type=int, default=128, help="curve steps (paper 004: 128)")
+    p.add_argument("--skip-plain", action="store_true",
+                   help="skip the third run with the plain (untimed, fused) model")
     args = p.parse_args(argv)
     for m in args.methods:
         registry.get(m)
@@ -213,6 +218,19 @@ def main(argv=None):
     print(f"{'run':<5} {'wall s':>8} {'model s':>8} {'share':>6}   {'explain':>8} {'share':>6}   "
           f"{'evaluate':>8} {'share':>6}   {'rest':>6} {'study.model':>10} {'calls':>7}")
     shares = [run_once(label, paths, args, workdir) for label in ("cold", "warm")]
+    if not args.skip_plain:
+        import models
+
+        plain = models.load(args.model)
+        start = time.perf_counter()
+        result = metrics.study(paths, plain, args.methods, protocol=metrics.protocol(
+            "step", steps=args.steps), out=workdir / "plain", key=0, report=False,
+            progress=False, per_method=per_method(args.methods, args.quick))
+        wall = time.perf_counter() - start
+        print(f"plain {wall:>8.1f}  (the untimed zoo model, fused into the engine's jit, "
+              f"compiled afresh: explain {result.seconds['explain']:.1f} s, evaluate "
+              f"{result.seconds['evaluate']:.1f} s; the study's own seconds['model'] "
+              f"{result.seconds['model']:.1f} s)")
     print(f"share of the wall time inside the model: cold {shares[0]:.2f}, warm {shares[1]:.2f} "
           f"(goal >= 0.9); 'rest' = writing tables outside both phases; 'study.model' = the "
           f"study's own seconds['model'] (its evaluation phase only)")
