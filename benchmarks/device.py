@@ -67,7 +67,8 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(shape=(4, 32, 32), samples=14, batch_size=4, cells=(2, 2, 2), rounds=1,
-              step_iterations=(1, 2), kernel=(2, 3, 3), points=4, point_batch=2, frames=2, frame_size=32,
+              step_iterations=(1, 2), kernel=(2, 3, 3), points=4, point_batch=2, frames=2,
+              frame_size=32,
               image_size=64, objects=1, generator_points=2, crop_layers=0, areas=(2,),
               explain_args=("--model", "trn-order", "--samples", "6", "--segmenter", "grid",
                             "--cells", "2", "2", "2"))
