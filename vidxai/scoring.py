@@ -16,7 +16,6 @@ eager functions are not sharded. A dataset is spread over workers by :mod:`vidxa
 """
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import time
@@ -28,7 +27,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _sharding
+from ._progress import announce as _announce
 from ._progress import bar_disabled  # noqa: F401  (re-exported: scoring.bar_disabled)
+from ._progress import long_run_notice  # noqa: F401  (re-exported: scoring.long_run_notice)
 from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VidxaiError,
                      check_int, check_video, describe)
 from .removal import Removal, black, compose, segment_mask, soften
@@ -257,36 +258,6 @@ def stream_chunks(pieces, batch_size: int):
         yield emit(buffer, held)
 
 
-_NOTICE: contextvars.ContextVar = contextvars.ContextVar("vidxai_long_run", default=None)
-
-
-@contextlib.contextmanager
-def long_run_notice(threshold_s: float = 600.0, printer=print):
-    """Within this block, a model evaluation loop whose estimated duration (measured on its
-    second chunk, after compilation) exceeds ``threshold_s`` calls ``printer`` once with
-    the estimate (the command line prints it before a run over 10 minutes)."""
-    token = _NOTICE.set((float(threshold_s), printer))
-    try:
-        yield
-    finally:
-        _NOTICE.reset(token)
-
-
-def _announce(seconds_per_chunk: float, chunks_left: int, n_rows: int, desc: str) -> None:
-    notice = _NOTICE.get()
-    if notice is None:
-        return
-    threshold, printer = notice
-    estimate = seconds_per_chunk * chunks_left
-    if estimate > threshold:
-        printer(f"{desc}: {n_rows} in all, about {_duration(estimate)} to go "
-                "(estimated from the first chunks; Ctrl-C stops cleanly)")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
 def score_stream(f, video, removed, mask_fn, chunk_iter, aux=(), static=None, *, n_rows: int,
