@@ -169,6 +169,48 @@ def test_random_logit_uses_another_class():
     assert res.rows()[0]["test"] == "random_logit"
 
 
+class Counted(nn.Module):
+    """A conv layer (readable, tappable) and a dense head; counts its traces."""
+
+    traces = []
+
+    @nn.compact
+    def __call__(self, x):
+        Counted.traces.append(x.shape)
+        h = nn.relu(nn.Conv(3, (1, 3, 3), name="conv")(x))
+        return nn.Dense(2, name="head")(h.reshape(h.shape[0], -1))
+
+
+def test_randomised_copies_share_compilations():
+    """catches: every randomised FlaxModel compiling its own forward pass (a jax.jit per
+    instance: the cascade recompiling the model at each step), a tap that is not a pytree of
+    the variables (so a jitted caller cannot share one compilation across copies), or a
+    shared compilation that keeps the first copy's weights (the outputs must differ)."""
+    from vidxai import layers
+
+    module = Counted()
+    video = _video(3)
+    model = flax_model(module, module.init(jax.random.key(0), jnp.zeros((1,) + SHAPE)))
+    x = jnp.asarray(video)[None]
+    want = model(x)
+    copies = [sanity.randomise(model, names, jax.random.key(4), video=video)
+              for names in (["head"], ["head", "conv"])]
+    Counted.traces.clear()
+    cached = layers._forward._cache_size()
+    outs = [c(x) for c in copies]
+    assert Counted.traces == [] and layers._forward._cache_size() == cached
+    for c, out in zip(copies, outs):
+        np.testing.assert_allclose(out, c.module.apply(c.variables, x), rtol=1e-6)
+        assert not np.allclose(out, want)
+    tapped = jax.jit(lambda tap, v, d: tap(v, d))
+    zeros = jnp.zeros((1,) + model.layers(SHAPE)["conv"].shape)
+    results = [tapped(m.tap("conv"), x, zeros) for m in [model] + copies]
+    assert tapped._cache_size() == 1
+    for m, (out, act) in zip([model] + copies, results):
+        np.testing.assert_allclose(out, m(x), rtol=1e-6)
+    assert not np.allclose(results[1][0], results[0][0])
+
+
 def test_bad_input_names_the_problem():
     """catches: an unknown layer accepted (the error must list the valid ones), an explainer
     whose maps change shape, or a gradient method run on a non-differentiable model."""

@@ -159,12 +159,112 @@ def _identity(x):
     return x
 
 
+class _Program(NamedTuple):
+    """What a :class:`FlaxModel` computes, apart from its variables: hashable (a jit key), so
+    two models with the same module and preprocessing (e.g. a model and its randomised
+    copies) share one compiled forward pass, the variables being an argument."""
+
+    module: object
+    preprocess: object
+
+    def apply(self, variables, x):
+        return self.module.apply(variables, self.preprocess(x))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _forward(program, variables, x):
+    """The forward pass of every :class:`FlaxModel` (one compilation per module and shape)."""
+    return program.apply(variables, x)
+
+
+def _abstract(variables):
+    """A hashable key of a variable tree's structure, shapes and dtypes (not its values)."""
+    leaves, tree = jax.tree_util.tree_flatten(variables)
+    return tree, tuple((tuple(a.shape), jnp.dtype(a.dtype)) for a in leaves)
+
+
+@functools.lru_cache(maxsize=64)
+def _probe(program, abstract, sample_shape):
+    """The readable layers of ``program`` on videos of ``sample_shape`` (one abstract pass;
+    depends on the variables' shapes only, so a model's randomised copies share it)."""
+    import flax.linen as nn
+
+    tree, leaves = abstract
+    variables = jax.tree_util.tree_unflatten(
+        tree, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in leaves])
+    records = []
+
+    def record(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if context.method_name == "__call__":
+            shape = tuple(out.shape) if hasattr(out, "dtype") else None
+            records.append(("/".join(context.module.path), shape))
+        return out
+
+    def run(v, x):
+        with nn.intercept_methods(record):
+            return program.apply(v, x)
+
+    jax.eval_shape(run, variables, jax.ShapeDtypeStruct((2,) + sample_shape, jnp.float32))
+    return readable_layers(records, 2, channels_last=True)
+
+
+@jax.tree_util.register_pytree_node_class
+class _Tap:
+    """``g(x, delta) -> (outputs, activation)`` of :meth:`FlaxModel.tap`. A pytree whose only
+    leaves are the model's variables (module, layer and checks are static data), so a caller
+    that passes it to ``jax.jit`` as an argument compiles once for all copies of a model
+    with other variables; hashed by identity when used as a static argument."""
+
+    def __init__(self, program, check, layer, replace, variables):
+        self.program, self.check, self.layer, self.replace = program, check, layer, replace
+        self.variables = variables
+
+    def tree_flatten(self):
+        return (self.variables,), (self.program, self.check, self.layer, self.replace)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*aux, children[0])
+
+    def __call__(self, x, delta):
+        import flax.linen as nn
+
+        layer = self.layer
+        found = _probe(self.program, _abstract(self.variables), tuple(x.shape[1:]))
+        info = found.get(layer)
+        if info is None:
+            raise ArgumentError("layer", f"one of the model's layers {list(found)}", repr(layer))
+        seen = []
+
+        def intercept(next_fun, args, kwargs, context):
+            hit = context.method_name == "__call__" and "/".join(context.module.path) == layer
+            if not hit:
+                return next_fun(*args, **kwargs)
+            native = from_video(delta, info.layout)
+            out = native if self.replace else next_fun(*args, **kwargs) + native
+            seen.append(to_video(out, info.layout, x.shape[0]))
+            return out
+
+        if self.check is not None:
+            self.check(x)
+        with nn.intercept_methods(intercept):
+            out = self.program.apply(self.variables, x)
+        if len(seen) != 1:
+            raise ScoreFunctionError(f"layer {layer!r} ran {len(seen)} times in one "
+                                     "forward pass; a tapped layer must run once")
+        return out, seen[0]
+
+
 class FlaxModel:
     """A flax module with its variables as a model ``(B, T, H, W, C) -> (B, K)`` (jitted)
     whose layers can be listed and tapped without rewriting the module.
 
     ``preprocess`` (traceable) maps the pixel-space batch to the module's input (e.g.
     ``lambda x: 2 * x - 1``); ``check`` (traceable, shape checks) validates the batch first.
+    The compiled forward pass is shared by every model with the same module and
+    ``preprocess`` (the variables are its argument): :meth:`with_variables` copies, such as
+    the sanity checks' randomised models, do not compile again.
     """
 
     differentiable = True
@@ -183,79 +283,38 @@ class FlaxModel:
         self.module, self.variables = module, variables
         self.preprocess = preprocess or _identity
         self.check = check
-        self._forward = jax.jit(self._apply)
-        self._layers = functools.lru_cache(maxsize=16)(self._probe)
+        self.program = _Program(module, self.preprocess)
         self._taps = functools.lru_cache(maxsize=32)(self._make_tap)
         self.__name__ = self.__qualname__ = f"flax_model({type(module).__name__})"
 
     def __call__(self, x):
         if self.check is not None:
             self.check(x)
-        return self._forward(self.variables, x)
+        return _forward(self.program, self.variables, x)
 
     def _apply(self, variables, x):
-        return self.module.apply(variables, self.preprocess(x))
+        return self.program.apply(variables, x)
+
+    def with_variables(self, variables) -> "FlaxModel":
+        """The same module, preprocessing and checks with other ``variables`` (same tree and
+        shapes): shares this model's compiled forward pass and layer listing."""
+        return FlaxModel(self.module, variables, preprocess=self.preprocess, check=self.check)
 
     def layers(self, sample_shape) -> dict[str, LayerInfo]:
         """The readable layers for videos of ``sample_shape`` ``(T, H, W, C)``, in call
-        order (one abstract forward pass per shape, cached)."""
-        return self._layers(tuple(int(s) for s in sample_shape))
-
-    def _probe(self, sample_shape):
-        import flax.linen as nn
-
-        records = []
-
-        def record(next_fun, args, kwargs, context):
-            out = next_fun(*args, **kwargs)
-            if context.method_name == "__call__":
-                shape = tuple(out.shape) if hasattr(out, "dtype") else None
-                records.append(("/".join(context.module.path), shape))
-            return out
-
-        def run(x):
-            with nn.intercept_methods(record):
-                return self._apply(self.variables, x)
-
-        jax.eval_shape(run, jax.ShapeDtypeStruct((2,) + sample_shape, jnp.float32))
-        return readable_layers(records, 2, channels_last=True)
+        order (one abstract forward pass per module and shape, cached)."""
+        return _probe(self.program, _abstract(self.variables),
+                      tuple(int(s) for s in sample_shape))
 
     def tap(self, layer: str, *, replace: bool = False):
         """``g(x, delta) -> (outputs, activation)`` with ``delta`` added to ``layer``'s output
         (``replace=True``: the output is ``delta`` itself, the layer's own computation is
-        skipped). The same function object for the same arguments (jit caches stay warm)."""
+        skipped). The same function object for the same arguments (jit caches stay warm);
+        ``g`` is a pytree of the variables (see :class:`_Tap`)."""
         return self._taps(layer, bool(replace))
 
     def _make_tap(self, layer, replace):
-        import flax.linen as nn
-
-        def tapped(x, delta):
-            info = self.layers(tuple(x.shape[1:])).get(layer)
-            if info is None:
-                raise ArgumentError("layer", f"one of the model's layers "
-                                    f"{list(self.layers(tuple(x.shape[1:])))}", repr(layer))
-            seen = []
-
-            def intercept(next_fun, args, kwargs, context):
-                hit = (context.method_name == "__call__"
-                       and "/".join(context.module.path) == layer)
-                if not hit:
-                    return next_fun(*args, **kwargs)
-                native = from_video(delta, info.layout)
-                out = native if replace else next_fun(*args, **kwargs) + native
-                seen.append(to_video(out, info.layout, x.shape[0]))
-                return out
-
-            if self.check is not None:
-                self.check(x)
-            with nn.intercept_methods(intercept):
-                out = self._apply(self.variables, x)
-            if len(seen) != 1:
-                raise ScoreFunctionError(f"layer {layer!r} ran {len(seen)} times in one "
-                                         "forward pass; a tapped layer must run once")
-            return out, seen[0]
-
-        return tapped
+        return _Tap(self.program, self.check, layer, replace, self.variables)
 
 
 def flax_model(module, variables, *, preprocess=None, check=None) -> FlaxModel:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import sys
 
 import jax
@@ -65,6 +66,12 @@ def _scale_init(key, leaf):
     s = jnp.std(arr) if arr.size > 1 else jnp.zeros((), arr.dtype)
     fresh = (jax.random.normal(key, arr.shape, jnp.float32) * s).astype(arr.dtype)
     return jnp.where(s > 0, fresh, arr)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_params(program, key, x):
+    """Fresh parameters from the module's own initialisers (one compilation per module)."""
+    return program.module.init(key, program.preprocess(x))["params"]
 
 
 def _unwrap(obj):
@@ -136,7 +143,7 @@ class Randomiser:
 
         def run(x):
             with nn.intercept_methods(record):
-                return model._apply(model.variables, x)
+                return model.program.apply(model.variables, x)
 
         jax.eval_shape(run, jax.ShapeDtypeStruct((1,) + tuple(video.shape), jnp.float32))
         return tuple(seen + [n for n in names if n not in seen])
@@ -183,10 +190,8 @@ class Randomiser:
         if self._fresh is not None:
             return self._fresh
         if self.kind == "flax":
-            m = self.inner
-            shape = jax.ShapeDtypeStruct((1,) + self._sample_shape(), jnp.float32)
-            init = jax.jit(lambda k, x: m.module.init(k, m.preprocess(x))["params"])
-            self._fresh = init(self.key, jnp.zeros(shape.shape, jnp.float32))
+            x = jnp.zeros((1,) + self._sample_shape(), jnp.float32)
+            self._fresh = _init_params(self.inner.program, self.key, x)
         elif self.kind == "pytree":
             fresh = {}
             for gi, name in enumerate(self.groups):
@@ -236,14 +241,13 @@ class Randomiser:
                 params[name] = fresh[name]
             params = type(self._params)(params) if type(self._params) is not dict else params
             if self.kind == "flax":
-                from ..layers import FlaxModel
-
                 m = self.inner
                 variables = dict(m.variables)
                 variables["params"] = params
-                return self._rewrap(FlaxModel(m.module, type(m.variables)(variables)
-                                              if type(m.variables) is not dict else variables,
-                                              preprocess=m.preprocess, check=m.check))
+                if type(m.variables) is not dict:
+                    variables = type(m.variables)(variables)
+                # same module: the copy reuses the original's compiled forward pass
+                return self._rewrap(m.with_variables(variables))
             if "params" in self.inner:
                 tree = dict(self.inner)
                 tree["params"] = params
