@@ -134,6 +134,44 @@ def test_morf_hurts_more_than_lerf_for_a_faithful_map():
     assert res.gap > 0.2
 
 
+def test_coarse_grids_change_only_the_start():
+    """catches: a coarse-to-fine start that changes the system instead of only the starting
+    point (a wrong restriction, coarse values leaking into the answer): on a grid that is
+    coarsened (32 x 32 -> 16 -> 8) a linear video's large hole must still come back exactly,
+    and the answer must equal the single-level solve's."""
+    from vidxai import _imputation
+
+    tt, hh, ww = np.meshgrid(np.arange(5), np.arange(32), np.arange(32), indexing="ij")
+    video = ((0.1 + 0.05 * tt + 0.012 * hh + 0.01 * ww)[..., None]
+             * np.array([1.0, 0.8, 0.6])).astype(np.float32)
+    removed = np.zeros(video.shape[:3], bool)
+    removed[1:4, 3:29, 5:30] = True                # interior: a linear video is harmonic there
+    out = removal.imputation(video, removed, noise=0.0, tol=1e-6)
+    np.testing.assert_allclose(out.video, video, atol=2e-5)
+    flat, _ = _imputation._solve(jax.numpy.asarray(video), jax.numpy.asarray(removed),
+                                 jax.numpy.full(video.shape, 0.5), neighbours=6, tol=1e-6,
+                                 maxiter=2000, levels=0)
+    np.testing.assert_allclose(out.video, np.asarray(flat), atol=2e-5)
+
+
+def test_curve_steps_share_one_compilation():
+    """catches: the solver compiling again at every curve step or for every video of one
+    shape (a traced value made static, a new jit per call): one ROAD run of both orders adds
+    one compiled solver, a second video of the same shape adds none."""
+    from vidxai import _imputation
+
+    rng = np.random.RandomState(4)
+    shape = (2, 6, 11, 3)                       # a shape no other test uses
+    f = lambda x: x.mean(axis=(1, 2, 3, 4))
+    before = _imputation._solve._cache_size()
+    road.road(f, rng.rand(*shape).astype(np.float32), rng.rand(*shape[:3]),
+              key=jax.random.key(0))
+    assert _imputation._solve._cache_size() == before + 1
+    road.road(f, rng.rand(*shape).astype(np.float32), rng.rand(*shape[:3]),
+              key=jax.random.key(1))
+    assert _imputation._solve._cache_size() == before + 1
+
+
 def test_bad_input_names_the_argument():
     """catches: a map of another shape or fractions outside (0, 1) silently accepted."""
     video = np.full((2, 6, 6, 3), 0.5, np.float32)

@@ -16,7 +16,8 @@ Fractions: ROAD's experiments and released code use 10%, 20%, ..., 90%
 voxel move together; ties broken by raster order, stable), ``round(p * T * H * W)`` voxels are
 removed at fraction ``p``. The imputation is :func:`vidxai.removal.imputation` (6 or 26
 spatio-temporal neighbours, noise 0.01 by default, as ROAD's code); each step's solve is
-warm-started from the previous step's solution, and its relative residual is reported. With
+warm-started from the previous step's solution (one compiled solver for all steps of a
+video shape, the video moved to the device once), and its relative residual is reported. With
 ``T = 1`` it is ROAD's 2-D setting. The summary numbers are the mean score over the fractions
 per order, and ``gap = LeRF - MoRF`` (larger is better), ROAD's recommended combination of the
 two orders.
@@ -29,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._imputation import impute
+from .._imputation import TOL, fill, settings as imputation_settings
 from ..errors import ArgumentError, ScoreFunctionError, check_choice, check_int, check_key, \
     check_video, describe
 from . import _checks
@@ -108,7 +109,7 @@ def _scores(f, batch) -> np.ndarray:
 
 
 def road(f, video, saliency, *, key, fractions=ROAD_FRACTIONS, orders=ROAD_ORDERS,
-         neighbours: int = 6, noise: float = 0.01, batch_size: int = 8, tol: float = 1e-6,
+         neighbours: int = 6, noise: float = 0.01, batch_size: int = 8, tol: float = TOL,
          maxiter: int = 2000) -> RoadResult:
     """ROAD MoRF / LeRF curves of ``saliency`` on ``video`` (see the module docstring).
 
@@ -134,6 +135,8 @@ def road(f, video, saliency, *, key, fractions=ROAD_FRACTIONS, orders=ROAD_ORDER
     for o in orders:
         check_choice(o, "orders", ROAD_ORDERS)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
+    noise, tol, maxiter = imputation_settings(neighbours, noise, tol, maxiter)
+    on_device = jnp.asarray(video)          # checked and copied once, not per step
     curves = {}
     for j, order in enumerate(orders):
         masks = removal_masks(sal, fracs, order)
@@ -141,8 +144,8 @@ def road(f, video, saliency, *, key, fractions=ROAD_FRACTIONS, orders=ROAD_ORDER
         scores = []
         for i, mask in enumerate(masks):
             step_key = jax.random.fold_in(jax.random.fold_in(key, j), i)
-            done = impute(video, mask, neighbours=neighbours, noise=noise, key=step_key,
-                          x0=start, tol=tol, maxiter=maxiter)
+            done = fill(on_device, mask, start, neighbours=int(neighbours), noise=noise,
+                        key=step_key, tol=tol, maxiter=maxiter)
             start = done.solution
             videos.append(done.video)
             residuals.append(done.residual)
