@@ -264,3 +264,17 @@ def test_new_files_name_a_stable_kind_not_a_module(kind, tmp_path):
     again = Explanation.load(path)
     assert type(again) is type(e)
     np.testing.assert_array_equal(again.map, e.map)
+
+
+def test_subject_is_public_and_an_explicit_frame_count_below_the_models_minimum_is_refused():
+    """catches: reading a clip the model cannot score (I3D needs 9 frames) with no error
+    until deep inside the model."""
+    from vidxai import zoo
+
+    assert explain.subject is frontdoor.subject and explain.Subject is frontdoor.Subject
+    picky = conv_zoo_model((T, H, W))
+    picky = type(picky)(picky.name, picky.apply, num_frames=T, size=(H, W),
+                        class_names=picky.class_names, min_frames=3)
+    with pytest.raises(ArgumentError) as info:
+        zoo.clip_window(picky, 20, 2, None)
+    assert info.value.argument == "frames" and "at least 3" in str(info.value)

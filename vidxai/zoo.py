@@ -73,6 +73,9 @@ def clip_window(model, total: int, frames: int | None, stride: int | None, say=p
     """
     if frames is not None:
         check_int(frames, "frames", minimum=1)
+        if frames < model.min_frames:
+            raise ArgumentError("frames", f"at least {model.min_frames} frames for "
+                                f"{model.name}", frames)
     if stride is not None:
         check_int(stride, "stride", minimum=1)
     if total < model.min_frames:

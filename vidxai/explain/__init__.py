@@ -13,7 +13,7 @@ Gradient and activation baselines (paper 004): :func:`gradient`, :func:`gradient
 from .extremal import (ExtremalResult, ep2d, ep3d, smallest_area, step, tiem, tiem_lk,
                        time_importance)
 from .baselines import random_map
-from .frontdoor import run
+from .frontdoor import Subject, run, subject
 from .gradients import (GradientResult, blur_ig, excitation_backprop, grad_cam, gradient,
                         gradient_x_input, integrated_gradients, smoothgrad, smoothgrad_squared,
                         xrai)
@@ -21,9 +21,9 @@ from .removal_based import kernel_shap, lime, loco, occlusion, rise, univariate
 from .shapley import (ESVResult, contrastive, esv, esv_exact, esv_sampled, frame_average_value,
                       multiscale)
 
-__all__ = ["run", "random_map", "lime", "kernel_shap", "rise", "loco", "univariate", "occlusion", "ep2d", "ep3d",
-           "step", "tiem", "tiem_lk", "smallest_area", "ExtremalResult", "time_importance", "esv",
-           "esv_exact", "esv_sampled", "multiscale", "frame_average_value", "contrastive",
-           "ESVResult", "gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
-           "smoothgrad_squared", "blur_ig", "xrai", "grad_cam", "excitation_backprop",
-           "GradientResult"]
+__all__ = ["run", "subject", "Subject", "random_map", "lime", "kernel_shap", "rise", "loco",
+           "univariate", "occlusion", "ep2d", "ep3d", "step", "tiem", "tiem_lk", "smallest_area",
+           "ExtremalResult", "time_importance", "esv", "esv_exact", "esv_sampled", "multiscale",
+           "frame_average_value", "contrastive", "ESVResult", "gradient", "gradient_x_input",
+           "integrated_gradients", "smoothgrad", "smoothgrad_squared", "blur_ig", "xrai",
+           "grad_cam", "excitation_backprop", "GradientResult"]
