@@ -27,7 +27,8 @@ small models have none). Each study explains every clip for its top-1 class (the
 held-out accuracy is printed beside: the known region is the evidence of the true class).
 Methods run with the command line's CPU-sized settings (the table's ``quick`` options: LIME /
 Kernel SHAP / RISE 120 samples), the extremal masks with ``--iterations`` (60) and
-``--areas`` (0.05 and 0.1) to fit the default run in about 10-15 minutes on two CPU cores;
+``--areas`` (0.05 and 0.1) to fit the default run in about 10-15 minutes on two CPU cores,
+STEP's smoothness loss switched on after a third of them (as at the command line's 300);
 ``--quick`` shrinks everything to check the script end to end in a minute or two.
 
     python benchmarks/faithfulness.py [--quick] [--models ...] [--videos 3] [--methods ...]
@@ -95,6 +96,11 @@ def method_options(names, quick, iterations=None, areas=None):
         own.update({k: v for k, v in extremal.items() if v is not None and k in taken})
         if quick:
             own.update({k: v for k, v in QUICK_OPTIONS.items() if k in taken})
+        if "lambda2_start" in taken and own.get("iterations", 300) < 300:
+            # STEP's L_K is off before iteration lambda2_start (100): with fewer iterations
+            # than the command line's 300 keep its share of the run (2/3), else STEP would
+            # silently be EP-3D and TIEM + L_K be TIEM
+            own["lambda2_start"] = max(1, own["iterations"] // 3)
         if own:
             out[name] = own
     return out

@@ -40,12 +40,19 @@ def test_runnable_skips_esv_on_a_small_model():
 
 def test_quick_options_only_where_taken():
     """catches: --quick passing an option a method does not take (the study refuses it with
-    an ArgumentError), or dropping the table's CPU settings (lime's 120 samples)."""
+    an ArgumentError), dropping the table's CPU settings (lime's 120 samples), or cutting the
+    extremal iterations below STEP's L_K start (iteration 100), which silently turns STEP
+    into EP-3D (identical maps)."""
     full = faithfulness.method_options(["lime", "gradient", "step"], quick=False)
     assert full["lime"]["n_samples"] == 120 and "gradient" not in full
     quick = faithfulness.method_options(["lime", "ig", "step", "gradient"], quick=True)
     assert quick["lime"]["n_samples"] == 16 and quick["ig"]["steps"] == 3
     assert quick["step"]["iterations"] == 8 and "gradient" not in quick
+    short = faithfulness.method_options(["step", "tiem_lk", "ep3d"], quick=False, iterations=60)
+    assert short["step"]["lambda2_start"] == 20 == short["tiem_lk"]["lambda2_start"]
+    assert "lambda2_start" not in short["ep3d"]                 # not an option of EP-3D
+    assert all(o["lambda2_start"] < o["iterations"]
+               for o in (short["step"], short["tiem_lk"], quick["step"]))
 
 
 def test_timed_model_keeps_values_and_gradients_and_counts():
