@@ -212,15 +212,16 @@ def cuboid_mask(starts, aux, static):
 
 
 def imputation(video, removed, *, neighbours: int = 6, noise: float = 0.01, key=None, x0=None,
-               tol: float = 1e-6, maxiter: int = 2000):
+               tol: float | None = None, maxiter: int = 2000):
     """ROAD's noisy linear imputation in space-time: each ``removed`` voxel ``(T, H, W)``
     becomes the mean of its 6 (or 26) spatio-temporal neighbours plus Gaussian ``noise``, the
     kept voxels fixed ("A Consistent and Efficient Evaluation Strategy for Attribution
     Methods", Rong et al., ICML 2022). Unlike the fills above the result depends on the mask,
-    so it is a function of (video, mask), not a :class:`Removal`. Returns
+    so it is a function of (video, mask), not a :class:`Removal`. ``tol``: the CG tolerance
+    relative to the right-hand side (default :data:`vidxai._imputation.TOL`). Returns
     :class:`vidxai._imputation.Imputed` ``(video, residual, solution)``; see
     :func:`vidxai._imputation.impute` for the system, borders and solver."""
-    from ._imputation import impute
+    from ._imputation import TOL, impute
 
-    return impute(video, removed, neighbours=neighbours, noise=noise, key=key, x0=x0, tol=tol,
-                  maxiter=maxiter)
+    return impute(video, removed, neighbours=neighbours, noise=noise, key=key, x0=x0,
+                  tol=TOL if tol is None else tol, maxiter=maxiter)

@@ -17,6 +17,7 @@ eager functions are not sharded. A dataset is spread over workers by :mod:`vidxa
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import time
 from functools import partial
@@ -38,6 +39,28 @@ from .segment import Segmentation
 OUTPUTS = ("prob", "logit", "raw")
 
 
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """Model outputs -> scores for one ``target`` and ``output`` kind. A frozen value (equal
+    heads hash equal), so jitted functions that take the head as a static argument compile
+    once per (output, target), not once per score function built."""
+
+    output: str
+    target: int | None
+
+    def __call__(self, out):
+        if self.output == "raw" and out.ndim == 1:
+            return out
+        if out.ndim != 2:
+            raise ScoreFunctionError(f"model: expected outputs (B, K), got shape {out.shape}")
+        if self.target is None or self.target >= out.shape[1]:
+            raise ArgumentError("target", f"a class index in 0..{out.shape[1] - 1}",
+                                self.target)
+        if self.output == "prob":
+            return jax.nn.softmax(out, axis=-1)[:, self.target]
+        return out[:, self.target]
+
+
 def score(model, target: int | None = None, output: str = "prob"):
     """Score function for one class of a model ``(B, T, H, W, C) -> (B, K)``.
 
@@ -55,16 +78,7 @@ def score(model, target: int | None = None, output: str = "prob"):
     elif output != "raw":
         raise ArgumentError("target", f"a class index for output={output!r}", None)
 
-    def head(out):
-        if output == "raw" and out.ndim == 1:
-            return out
-        if out.ndim != 2:
-            raise ScoreFunctionError(f"model: expected outputs (B, K), got shape {out.shape}")
-        if target is None or target >= out.shape[1]:
-            raise ArgumentError("target", f"a class index in 0..{out.shape[1] - 1}", target)
-        if output == "prob":
-            return jax.nn.softmax(out, axis=-1)[:, target]
-        return out[:, target]
+    head = Head(output, target)
 
     def f(x):
         return head(model(x))
