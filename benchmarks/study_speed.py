@@ -186,7 +186,7 @@ def run_once(label, paths, args, workdir):
     print(f"{label:<5} {wall:>8.1f} {model:>8.1f} {model / wall:>6.2f}   "
           f"{result.seconds['explain']:>8.1f} {explain_model / result.seconds['explain']:>6.2f}   "
           f"{result.seconds['evaluate']:>8.1f} {evaluate_model / result.seconds['evaluate']:>6.2f}"
-          f"   {rest:>6.1f} {result.seconds['model']:>10.1f} {len(clock.spans):>7}")
+          f"   {rest:>6.1f} {len(clock.spans):>7}")
     for err in result.errors:
         print(f"  error: {err}")
     return model / wall
@@ -216,7 +216,7 @@ def main(argv=None):
           f", + random) on {args.model}, step protocol, {args.steps} steps; "
           f"{jax.devices()[0].platform}, {len(jax.devices())} device(s)")
     print(f"{'run':<5} {'wall s':>8} {'model s':>8} {'share':>6}   {'explain':>8} {'share':>6}   "
-          f"{'evaluate':>8} {'share':>6}   {'rest':>6} {'study.model':>10} {'calls':>7}")
+          f"{'evaluate':>8} {'share':>6}   {'rest':>6} {'calls':>7}")
     shares = [run_once(label, paths, args, workdir) for label in ("cold", "warm")]
     if not args.skip_plain:
         import models
@@ -229,11 +229,9 @@ def main(argv=None):
         wall = time.perf_counter() - start
         print(f"plain {wall:>8.1f}  (the untimed zoo model, fused into the engine's jit, "
               f"compiled afresh: explain {result.seconds['explain']:.1f} s, evaluate "
-              f"{result.seconds['evaluate']:.1f} s; the study's own seconds['model'] "
-              f"{result.seconds['model']:.1f} s)")
+              f"{result.seconds['evaluate']:.1f} s)")
     print(f"share of the wall time inside the model: cold {shares[0]:.2f}, warm {shares[1]:.2f} "
-          f"(goal >= 0.9); 'rest' = writing tables outside both phases; 'study.model' = the "
-          f"study's own seconds['model'] (its evaluation phase only)")
+          f"(goal >= 0.9); 'rest' = writing tables outside both phases")
 
 
 if __name__ == "__main__":

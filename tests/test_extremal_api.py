@@ -238,3 +238,23 @@ def test_tiem_validates_the_video_once(video, monkeypatch):
     monkeypatch.setattr(tis, "check_video", counting(tis.check_video))
     E.tiem(reads_frames_2_3, video, areas=(0.1,), iterations=1, **SMALL)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("method", ["step", "tiem_lk"])
+def test_l_k_that_never_switches_on_is_a_warning(method):
+    """catches: STEP silently returning EP-3D's masks (TIEM + L_K: TIEM's) when the run is
+    shorter than lambda2_start, so L_K's weight is 0 at every iteration."""
+    from vidxai import ExplanationWarning, explain
+
+    video = np.random.default_rng(0).uniform(0, 1, (4, 12, 12, 3)).astype(np.float32)
+
+    def f(x):
+        return jnp.tanh(x.mean(axis=(1, 2, 3, 4)))
+    fn = getattr(explain, method)
+    with pytest.warns(ExplanationWarning, match="L_K never switches on"):
+        fn(f, video, areas=(0.2,), iterations=3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExplanationWarning)
+        fn(f, video, areas=(0.2,), iterations=3, lambda2_start=1)

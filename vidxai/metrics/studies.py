@@ -46,8 +46,8 @@ class StudyResult:
     """What :func:`study` found: ``table`` (the tidy pandas DataFrame), ``summary``,
     ``alpha`` (metric -> alpha or None), ``curves`` ((metric, protocol, unit) -> method ->
     [(x, scores)] over videos), ``errors`` (one line per failure), ``files`` written and
-    ``seconds`` (``explain``, ``evaluate``, ``model``: time inside the model's calls while
-    evaluating)."""
+    ``seconds`` (``explain``: the dataset run, ``evaluate``: scoring the maps; the share spent
+    inside the model is measured by ``benchmarks/study_speed.py`` with a timed model)."""
 
     def __init__(self, table, summary, alpha, curves, errors, files, seconds, explained):
         self.table, self.summary, self.alpha, self.curves = table, summary, alpha, curves
@@ -120,24 +120,6 @@ def _load_maps(out, path, methods, shape):
     return maps, errors
 
 
-class _Timed:
-    """The score function with the seconds spent inside it (blocking on the result)."""
-
-    def __init__(self, f):
-        self.f, self.seconds = f, 0.0
-        for attr in ("target", "output", "model", "head", "vidxai_eager", "differentiable"):
-            if hasattr(f, attr):
-                setattr(self, attr, getattr(f, attr))
-
-    def __call__(self, x):
-        import jax
-
-        start = time.perf_counter()
-        out = jax.block_until_ready(self.f(x))
-        self.seconds += time.perf_counter() - start
-        return out
-
-
 def _map_rows(name, metric, who, model, video, maps, plan):
     """Rows of one per-map metric for every method of one video; errors per method."""
     from .. import runner
@@ -159,7 +141,7 @@ def _map_rows(name, metric, who, model, video, maps, plan):
 
 
 def _evaluate_video(model, path, methods, out, proto, *, target, frames, stride, batch_size,
-                    timing, extra=(), plan=None):
+                    extra=(), plan=None):
     """Rows and curves of one video; raises on an unreadable video."""
     from .. import zoo
     from ..explain import frontdoor
@@ -170,7 +152,7 @@ def _evaluate_video(model, path, methods, out, proto, *, target, frames, stride,
     if not maps:
         return rows, curves, errors
     who = frontdoor.subject(model, video, target)
-    f = _Timed(who.f)
+    f = who.f
     names = list(maps)
     for method in names:
         rows += _fit_rows(path.stem, method, maps[method][0])
@@ -185,7 +167,6 @@ def _evaluate_video(model, path, methods, out, proto, *, target, frames, stride,
                 key = (game, proto.name, proto.unit_name())
                 curves.setdefault(key, {}).setdefault(method, []).append(
                     (np.asarray(score.curve.x), np.asarray(score.curve.scores)))
-    timing["model"] += f.seconds
     for metric in extra:
         got, failed = _map_rows(path.stem, metric, who, model, video, maps,
                                 {**plan, "file": path.name, "batch_size": batch_size})
@@ -203,7 +184,8 @@ def _merge(into: dict, new: dict) -> None:
 def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out=None,
           key=None, target=None, engine: str = "local", address: str | None = None,
           clip_frames: int | None = None, clip_stride: int | None = None, batch_size: int = 32,
-          report: bool = True, progress: bool = True, **options) -> StudyResult:
+          report: bool = True, progress: bool = True, per_method: dict | None = None,
+          **options) -> StudyResult:
     """Compare ``methods`` (plus the random map) on ``videos`` with ``metrics`` under a
     paper's ``protocol``; see the module docstring for what is written to ``out``.
 
@@ -217,7 +199,7 @@ def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out
         :class:`~vidxai.metrics.Protocol` with your own settings.
       out: the results folder (explanations, tables, plots, report); default a new
         temporary folder.
-      key, target, engine, address, clip_frames, clip_stride, **options: as for
+      key, target, engine, address, clip_frames, clip_stride, per_method, **options: as for
         :func:`vidxai.runner.explain_many` (each job's key derives from the video's name).
       batch_size: videos per model call while scoring curves.
       report: write the plots and ``report.html`` (the tables are always written).
@@ -241,13 +223,12 @@ def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out
     start = time.perf_counter()
     explained = runner.explain_many(files, model, names, out, engine=engine, key=key,
                                     address=address, progress=progress, target=target,
-                                    clip_frames=frames, clip_stride=stride, **options)
-    seconds = {"explain": time.perf_counter() - start, "model": 0.0}
+                                    clip_frames=frames, clip_stride=stride,
+                                    per_method=per_method, **options)
+    seconds = {"explain": time.perf_counter() - start}
     errors = [f"{Path(j.video).name} {j.method}: {j.error}" for j in explained.failed]
     built = _model(model)
-    plan = {"key": key, "options": runner._options_by_method(
-        names, {k: v for k, v in options.items() if k != "per_method"},
-        options.get("per_method"))}
+    plan = {"key": key, "options": runner._options_by_method(names, options, per_method)}
     extra = [m for m in metrics if m in MAP_METRICS]
     rows, curves = [], {}
     start = time.perf_counter()
@@ -257,7 +238,7 @@ def study(videos, model, methods, *, metrics=CURVE_METRICS, protocol="step", out
         try:
             got, found, missing = _evaluate_video(
                 built, path, names, out, proto, target=target, frames=frames, stride=stride,
-                batch_size=batch_size, timing=seconds, extra=extra, plan=plan)
+                batch_size=batch_size, extra=extra, plan=plan)
         except (VidxaiError, OSError, ValueError) as err:
             got, found, missing = [], {}, [f"{path.name}: {type(err).__name__}: {err}"]
         rows += got

@@ -30,14 +30,15 @@ from __future__ import annotations
 import functools
 import math
 import textwrap
+import warnings
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import optax
 
 from ... import masks
-from ...errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, check_choice,
-                       check_float, check_int, check_video, describe)
+from ...errors import (ArgumentError, ArgumentTypeError, ExplanationWarning, ScoreFunctionError,
+                       check_choice, check_float, check_int, check_video, describe)
 
 __all__ = ["Settings", "default_optimizer", "derived_settings", "derived_kernel",
            "kernel_stride", "spatial_scale", "check_alpha", "check_switches", "PAPER_SHAPE",
@@ -334,6 +335,11 @@ class Settings:
             changes.update(lambda2=check_float(self.lambda2, "lambda2", 0.0),
                            lambda2_start=check_int(self.lambda2_start, "lambda2_start",
                                                    minimum=0))
+            if changes["lambda2"] > 0 and changes["lambda2_start"] >= iterations:
+                warnings.warn(f"L_K never switches on: lambda2_start ({changes['lambda2_start']})"
+                              f" >= iterations ({iterations}), so the masks are those of the "
+                              "method without L_K; lower lambda2_start", ExplanationWarning,
+                              stacklevel=4)
         changes["mean_area_weight"] = check_float(self.mean_area_weight, "mean_area_weight", 0.0)
         return video, replace(self, **changes), derived
 
