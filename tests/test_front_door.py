@@ -278,3 +278,25 @@ def test_subject_is_public_and_an_explicit_frame_count_below_the_models_minimum_
     with pytest.raises(ArgumentError) as info:
         zoo.clip_window(picky, 20, 2, None)
     assert info.value.argument == "frames" and "at least 3" in str(info.value)
+
+
+def test_score_functions_of_one_model_and_target_share_compilations():
+    """catches: every video of a dataset run or study recompiling the engine's steps because
+    each builds a new score function (the engine takes f as a static jit argument)."""
+    traces = []
+    apply = linear_logits()
+
+    def model(x):
+        traces.append(1)          # runs when JAX traces the model, not per compiled call
+        return apply(x)
+    f1, f2, f3 = scoring.score(model, 1), scoring.score(model, 1), scoring.score(model, 2)
+    assert f1 == f2 and hash(f1) == hash(f2) and f1 != f3
+    assert (f1.target, f1.output, f1.model) == (1, "prob", model)
+    explain.occlusion(f1, VIDEO, size=(2, 6, 6))
+    traced = len(traces)
+    explain.occlusion(f2, VIDEO, size=(2, 6, 6))
+    assert len(traces) == traced
+    explain.occlusion(f3, VIDEO, size=(2, 6, 6))
+    assert len(traces) > traced
+    np.testing.assert_allclose(np.asarray(f1(VIDEO[None])), np.asarray(
+        jax.nn.softmax(apply(VIDEO[None]), axis=-1)[:, 1]), rtol=1e-6)

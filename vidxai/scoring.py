@@ -17,7 +17,6 @@ eager functions are not sharded. A dataset is spread over workers by :mod:`vidxa
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import functools
 import time
 from functools import partial
@@ -33,32 +32,11 @@ from ._progress import bar_disabled  # noqa: F401  (re-exported: scoring.bar_dis
 from ._progress import long_run_notice  # noqa: F401  (re-exported: scoring.long_run_notice)
 from .errors import (ArgumentError, ArgumentTypeError, ScoreFunctionError, VidxaiError,
                      check_int, check_video, describe)
+from ._scores import Head, ScoreFunction  # noqa: F401  (re-exported)
 from .removal import Removal, black, compose, segment_mask, soften
 from .segment import Segmentation
 
 OUTPUTS = ("prob", "logit", "raw")
-
-
-@dataclasses.dataclass(frozen=True)
-class Head:
-    """Model outputs -> scores for one ``target`` and ``output`` kind. A frozen value (equal
-    heads hash equal), so jitted functions that take the head as a static argument compile
-    once per (output, target), not once per score function built."""
-
-    output: str
-    target: int | None
-
-    def __call__(self, out):
-        if self.output == "raw" and out.ndim == 1:
-            return out
-        if out.ndim != 2:
-            raise ScoreFunctionError(f"model: expected outputs (B, K), got shape {out.shape}")
-        if self.target is None or self.target >= out.shape[1]:
-            raise ArgumentError("target", f"a class index in 0..{out.shape[1] - 1}",
-                                self.target)
-        if self.output == "prob":
-            return jax.nn.softmax(out, axis=-1)[:, self.target]
-        return out[:, self.target]
 
 
 def score(model, target: int | None = None, output: str = "prob"):
@@ -78,17 +56,7 @@ def score(model, target: int | None = None, output: str = "prob"):
     elif output != "raw":
         raise ArgumentError("target", f"a class index for output={output!r}", None)
 
-    head = Head(output, target)
-
-    def f(x):
-        return head(model(x))
-
-    # model and head stay reachable: layer methods (Grad-CAM) tap the model's layers and
-    # apply the same head to its output
-    f.target, f.output, f.model, f.head = target, output, model, head
-    f.vidxai_eager = bool(getattr(model, "vidxai_eager", False))
-    f.differentiable = bool(getattr(model, "differentiable", True))
-    return f
+    return ScoreFunction(model, Head(output, target))
 
 
 _HOST_CALLS: contextvars.ContextVar = contextvars.ContextVar("vidxai_host_calls", default=None)
