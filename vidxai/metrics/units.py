@@ -45,7 +45,8 @@ def per_frame(labels, n: int | None = None):
 def unit_labels(unit, shape, patch: int = 16, cells: int = 16, split_frames: bool = False):
     """Per-voxel unit ids ``(T, H, W)`` and their count for ``unit`` (see the module)."""
     t, h, w = shape
-    if isinstance(unit, Segmentation):
+    patch = check_int(patch, "patch", minimum=1)     # checked whatever the unit: a bad value
+    if isinstance(unit, Segmentation):               # is a mistake even where it is unused
         if unit.shape != tuple(shape):
             raise ArgumentError("unit", f"a segmentation of shape {tuple(shape)}", unit.shape)
         return per_frame(unit.labels, unit.n) if split_frames else (unit.labels, unit.n)
@@ -59,7 +60,6 @@ def unit_labels(unit, shape, patch: int = 16, cells: int = 16, split_frames: boo
         rows, cols = np.arange(h) * cells // h, np.arange(w) * cells // w
         nh = nw = cells
     else:
-        patch = check_int(patch, "patch", minimum=1)
         rows, cols = np.arange(h) // patch, np.arange(w) // patch
         nh, nw = -(-h // patch), -(-w // patch)
     ids = (np.arange(t)[:, None, None] * nh + rows[None, :, None]) * nw + cols[None, None, :]
