@@ -112,7 +112,7 @@ def subject(model, video, target=None) -> Subject:
         raise ArgumentTypeError("model", "a score function (B, T, H, W, C) -> (B,), a model "
                                 "returning (B, K) logits, a bridged torch model or a zoo model",
                                 describe(model))
-    if getattr(model, "head", None) is not None and hasattr(model, "output"):
+    if isinstance(model, scoring.ScoreFunction):
         # already a score function built by vidxai.score(model, target, output)
         if target not in (None, "auto") and target != getattr(model, "target", None):
             raise ArgumentError("target", f"None: the score function already explains class "
