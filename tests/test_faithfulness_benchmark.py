@@ -112,3 +112,24 @@ def test_benchmark_quick_runs(script, tmp_path):
     assert last[script] in done.stdout
     if script == "faithfulness.py":
         assert "skipped: esv" in done.stdout and "alpha (Eq. 20-21)" in done.stdout
+
+
+def test_model_only_counts_each_gradient_once_and_times_the_calls():
+    """catches: the model-only estimate counting a gradient's forward pass twice (once
+    under the VJP, once inside the pullback), losing the shapes of a call, or timing
+    nothing."""
+    clock = study_speed.Clock()
+    weights = jnp.arange(6.0).reshape(3, 2) / 10.0
+    model = lambda x: jnp.tanh(x @ weights)               # noqa: E731
+    f = study_speed.timed(model, clock)
+    x = jnp.ones((4, 3))
+    f(x)
+    f(x)
+    jax.grad(lambda v: jnp.sum(f(v)))(x)
+    counts = study_speed.call_counts(clock)
+    assert [k for _, k, _ in clock.calls] == ["forward", "forward", "vjp-forward", "backward"]
+    assert sorted((kind, shapes, n) for (_, kind, shapes), n in counts.items()) == [
+        ("backward", ((4, 3),), 1), ("forward", ((4, 3),), 2)]
+    assert study_speed.call_counts(clock, hi=clock.spans[1][0]) == {
+        (id(model), "forward", ((4, 3),)): 1}
+    assert study_speed.model_only(clock, repeats=1) > 0.0

@@ -205,3 +205,18 @@ def test_explanation_save_load_roundtrip(tmp_path, additive):
     assert np.array_equal(back.weights, e.weights) and np.array_equal(back.map, e.map)
     assert np.array_equal(back.segmentation.labels, seg.labels)
     assert (back.method, back.n_evals, back.meta) == (e.method, e.n_evals, e.meta)
+
+
+def test_explanation_files_store_floats_and_deflate_labels(tmp_path, additive):
+    """catches: dense float maps deflated again (slow, ~7% smaller), labels stored raw
+    (100-1000x larger), or a file numpy cannot read back as an .npz."""
+    import zipfile
+
+    video, seg, _, f, _ = additive
+    path = explain.lime(f, video, seg, key=KEY, n_samples=20).save(tmp_path / "lime")
+    with zipfile.ZipFile(path) as archive:
+        kinds = {i.filename: i.compress_type for i in archive.infolist()}
+    assert kinds["map.npy"] == kinds["weights.npy"] == zipfile.ZIP_STORED
+    assert kinds["labels.npy"] == kinds["info.npy"] == zipfile.ZIP_DEFLATED
+    with np.load(path) as data:
+        assert np.array_equal(data["labels"], seg.labels)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -148,7 +149,7 @@ class Explanation:
                 "fields": scalars, "tuples": tuples}
         arrays["info"] = np.array(json.dumps(info, default=_jsonable))
         try:
-            np.savez_compressed(path, **arrays)
+            write_npz(path, arrays)
         except OSError as err:
             raise VideoFileError(f"path: cannot write {path}: {err}") from err
         return path
@@ -181,6 +182,21 @@ class Explanation:
             return kind(weights=data["weights"], segmentation=seg, map=data["map"],
                         method=info["method"], target=info["target"], n_evals=info["n_evals"],
                         meta=info["meta"], **extra)
+
+
+def write_npz(path, arrays: dict) -> None:
+    """``arrays`` into one ``.npz`` that :func:`numpy.load` reads: floating-point arrays
+    stored as they are (deflate saved about 7% on dense maps at ~30 MB/s, longer than the
+    rest of a small model's explanation), integer, boolean and text arrays (labels, info)
+    deflated (labels shrink 100-1000x)."""
+    with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
+        for name, value in arrays.items():
+            value = np.asanyarray(value)
+            kind = zipfile.ZIP_STORED if value.dtype.kind in "fc" else zipfile.ZIP_DEFLATED
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = kind
+            with archive.open(info, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, value, allow_pickle=False)
 
 
 def _result_class(kind, path):

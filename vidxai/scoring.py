@@ -8,10 +8,12 @@ The engine (:func:`run_batches`) is shared by every removal-based method and met
 caller supplies a *mask generator* ``mask_fn(params_chunk, aux, static) -> (B, T, H, W)``;
 chunks of ``batch_size`` rows (the last one padded) are perturbed by a jitted, vmapped step,
 so nothing recompiles per chunk and memory does not grow with the number of rows. A pure-JAX
-``f`` is fused with the perturbation into one jitted step; a function with the attribute
-``vidxai_eager = True`` (the torch bridge) or one that cannot be traced by JAX is called
-outside jit on the perturbed batch. With several local devices the fused step's chunks are
-split over them (:mod:`vidxai._sharding`, a 1-D ``jax.sharding`` mesh over the batch axis);
+``f`` runs as a second jitted step on the perturbed batch, dispatched without waiting (not
+fused with the perturbation in one program: on XLA:CPU the fused program ran the small zoo
+models 1.4-2x slower than the two steps, and never faster on I3D; the batch is materialised
+either way); a function with the attribute ``vidxai_eager = True`` (the torch bridge) or one
+that cannot be traced by JAX is called outside jit on the perturbed batch. With several
+local devices the jitted steps' chunks are split over them (:mod:`vidxai._sharding`, a 1-D ``jax.sharding`` mesh over the batch axis);
 eager functions are not sharded. A dataset is spread over workers by :mod:`vidxai.runner`.
 """
 from __future__ import annotations
@@ -81,7 +83,7 @@ def is_eager(f, example_shape) -> bool:
 
 def eager_kind(f, example_shape) -> str | None:
     """Why ``f`` runs outside jit: ``"bridge"`` (declared ``vidxai_eager``, or calls a
-    bridged torch model), ``"host"`` (not traceable by JAX), or ``None`` (fused in jit)."""
+    bridged torch model), ``"host"`` (not traceable by JAX), or ``None`` (run in jit)."""
     if getattr(f, "vidxai_eager", False):
         return "bridge"
     return _eager_kind(f, tuple(example_shape))
@@ -173,9 +175,10 @@ def _perturbed_into(buffer, video, removed, params, aux, *, mask_fn, static, edg
     return _perturb(video, removed, params, aux, mask_fn, static, edge_sigma)
 
 
-@partial(jax.jit, static_argnames=("f", "mask_fn", "static", "edge_sigma"))
-def _fused_scores(video, removed, params, aux, *, f, mask_fn, static, edge_sigma):
-    return f(_perturb(video, removed, params, aux, mask_fn, static, edge_sigma))
+@partial(jax.jit, static_argnames=("f",))
+def _jitted_scores(batch, *, f):
+    """``f(batch)`` compiled once per score function and batch shape."""
+    return f(batch)
 
 
 def _check_scores(out, rows: int):
@@ -248,11 +251,11 @@ def score_stream(f, video, removed, mask_fn, chunk_iter, aux=(), static=None, *,
 
     ``chunk_iter`` yields ``(rows, params)`` with ``params`` a pytree of ``batch_size``-row
     arrays of which the first ``rows`` are real (:func:`chunks`, :func:`index_chunks`).
-    ``scores`` are float32 host arrays ``(rows,)``, checked (shape, NaN). A pure-JAX ``f`` is
-    fused with the perturbation in one jitted step; an eager ``f`` gets the perturbed batch
-    from a jitted step. The next chunk is dispatched before the previous one's scores are
-    read, so the host never waits idle on the device. Memory: two chunks.
-    Several devices: a fused step's chunk is padded to a multiple of their count and split
+    ``scores`` are float32 host arrays ``(rows,)``, checked (shape, NaN). The perturbed batch
+    comes from a jitted step; a pure-JAX ``f`` is jitted too (once per score function and
+    shape), an eager ``f`` is called on it. The next chunk is dispatched before the previous
+    one's scores are read, so the host never waits idle on the device. Memory: two chunks.
+    Several devices: a jitted ``f``'s chunk is padded to a multiple of their count and split
     over them (:mod:`vidxai._sharding`), same scores; an eager ``f`` is never sharded.
     """
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -273,10 +276,13 @@ def score_stream(f, video, removed, mask_fn, chunk_iter, aux=(), static=None, *,
                 # a host function may keep its input: only the bridge's batches are reused
                 spent = batch if kind == "bridge" else None
             elif spread is None:
-                out = _fused_scores(video, removed, params, aux, f=f, **statics)
+                out = _jitted_scores(perturbed_batch(video, removed, params, aux, **statics),
+                                     f=f)
             else:   # several devices: the chunk's rows split over them
-                out = spread.note("scoring", _fused_scores(
-                    video, removed, spread.split_rows(params, "scoring"), aux, f=f, **statics))
+                batch = perturbed_batch(video, removed, spread.split_rows(params, "scoring"),
+                                        aux, **statics)
+                out = spread.note("scoring", _jitted_scores(
+                    jax.device_put(batch, spread.split), f=f))
             _check_scores(out, batch_size if spread is None else spread.rows)
             if pending is not None:
                 yield _finish(*pending, n_rows)
