@@ -37,6 +37,7 @@ from common import timed  # noqa: E402
 import vidxai  # noqa: E402
 from vidxai import explain  # noqa: E402
 from vidxai._imputation import impute  # noqa: E402
+from vidxai.io import read_video, sample_video  # noqa: E402
 from vidxai.metrics import road_curves as road, sanity  # noqa: E402
 
 GRADIENT_METHODS = ("gradient", "gradient_x_input", "ig", "smoothgrad", "smoothgrad_squared",
@@ -63,7 +64,7 @@ def part_one(args):
         what = f"small (2+1)D CNN at {video.shape[:3]} (--quick stands in for I3D)"
     else:
         model = models.load("i3d-kinetics400")
-        video = vidxai.read_video(vidxai.sample_video("bikes"), num_frames=16, size=224, stride=2)
+        video = read_video(sample_video("bikes"), num_frames=16, size=224, stride=2)
         what = "I3D (Kinetics-400), 16x224x224"
     x = jnp.asarray(video)[None]
     forward = jax.jit(lambda v: model(v))

@@ -51,7 +51,8 @@ import numpy as np
 from .errors import (ArgumentError, ArgumentTypeError, check_float, check_int, check_key,
                      check_video, describe)
 
-__all__ = ["NEIGHBOURS", "TOL", "Imputed", "impute", "fill", "settings", "offsets"]
+__all__ = ["NEIGHBOURS", "TOL", "Imputed", "MaskFill", "impute", "fill", "settings",
+           "offsets"]
 
 NEIGHBOURS = (6, 26)
 TOL = 1e-4        # default CG tolerance: ||b - A y|| <= TOL ||b|| (see the module docstring)
@@ -174,6 +175,54 @@ def impute(video, removed, *, neighbours: int = 6, noise: float = 0.01, key=None
                 key=key, tol=tol, maxiter=maxiter)
 
 
+def _kept_colour(video, kept):
+    """The mean colour of the kept voxels (``kept`` (T, H, W, 1) in {0, 1}), 0.5 when none."""
+    count = kept.sum((0, 1, 2))
+    return jnp.where(count > 0, (kept * video).sum((0, 1, 2)) / jnp.maximum(count, 1.0), 0.5)
+
+
+@jax.tree_util.register_pytree_node_class
+class MaskFill:
+    """Removed values that depend on the mask: what the evaluation engine composes with each
+    perturbed video when the removal is :func:`vidxai.removal.imputed` (ROAD's noisy linear
+    imputation of the removed voxels, solved for every mask of a chunk, vmapped).
+
+    A voxel is removed where its mask is below 0.5 (soft masks: RISE's grids, softened
+    edges, are then blended with the imputed video as with any fill). Each mask's noise comes
+    from ``key`` folded with a hash of its removed set, so one coalition always gets the same
+    video (the game stays a function of the coalition) whatever the chunking. A pytree: the
+    key is its leaf, the solver settings its static part (one compilation per settings).
+    """
+
+    def __init__(self, key, neighbours: int, noise: float, tol: float, maxiter: int):
+        self.key, self.neighbours, self.noise = key, neighbours, noise
+        self.tol, self.maxiter = tol, maxiter
+
+    def tree_flatten(self):
+        return (self.key,), (self.neighbours, self.noise, self.tol, self.maxiter)
+
+    @classmethod
+    def tree_unflatten(cls, static, leaves):
+        return cls(leaves[0], *static)
+
+    def __call__(self, video, masks):
+        """Imputed videos ``(B, T, H, W, C)`` for ``masks`` ``(B, T, H, W)`` (1 = kept)."""
+        stamp = jax.random.bits(jax.random.key(0x524F4144), video.shape[:3], jnp.uint32)
+        offs = offsets(self.neighbours)
+
+        def one(mask):
+            r = (mask < 0.5)[..., None].astype(jnp.float32)
+            x0 = jnp.broadcast_to(_kept_colour(video, 1.0 - r), video.shape)
+            solution, _ = _coarse_to_fine(video, r, x0, offs, self.tol, self.maxiter, LEVELS)
+            if self.noise <= 0:
+                return solution
+            digest = jnp.sum(jnp.where(r[..., 0] > 0, stamp, jnp.uint32(0)), dtype=jnp.uint32)
+            eps = jax.random.normal(jax.random.fold_in(self.key, digest), video.shape)
+            return jnp.clip(solution + self.noise * eps * r, 0.0, 1.0)
+
+        return jax.vmap(one)(masks)
+
+
 def settings(neighbours, noise, tol, maxiter) -> tuple:
     """Validated ``(noise, tol, maxiter)`` (and ``neighbours``) of :func:`impute`."""
     offsets(neighbours)
@@ -195,10 +244,7 @@ def fill(video: jax.Array, removed, x0, *, neighbours: int, noise: float, key, t
     removed = jnp.asarray(mask)
     if x0 is None:
         kept = (~removed)[..., None].astype(jnp.float32)
-        count = kept.sum((0, 1, 2))
-        colour = jnp.where(count > 0, (kept * video).sum((0, 1, 2)) / jnp.maximum(count, 1.0),
-                           0.5)
-        x0 = jnp.broadcast_to(colour, video.shape)
+        x0 = jnp.broadcast_to(_kept_colour(video, kept), video.shape)
     solution, residual = _solve(video, removed, x0, neighbours=neighbours, tol=tol,
                                 maxiter=maxiter)
     out = solution if noise <= 0 else _noisy(solution, removed, key, noise=noise)

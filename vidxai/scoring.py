@@ -155,7 +155,10 @@ def _abstract_gradient(f, shape):
 
 
 def _perturb(video, removed, params, aux, mask_fn, static, edge_sigma):
-    return compose(video, removed, soften(mask_fn(params, aux, static), edge_sigma))
+    mask = soften(mask_fn(params, aux, static), edge_sigma)
+    if callable(removed):               # a per-mask fill (removal.imputed): one per video
+        removed = removed(video, mask)
+    return compose(video, removed, mask)
 
 
 @partial(jax.jit, static_argnames=("mask_fn", "static", "edge_sigma"))
@@ -259,7 +262,8 @@ def score_stream(f, video, removed, mask_fn, chunk_iter, aux=(), static=None, *,
     over them (:mod:`vidxai._sharding`), same scores; an eager ``f`` is never sharded.
     """
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    video, removed = jnp.asarray(video), jnp.asarray(removed)
+    video = jnp.asarray(video)
+    removed = removed if callable(removed) else jnp.asarray(removed)
     kind = eager_kind(f, (batch_size,) + tuple(video.shape))
     statics = dict(mask_fn=mask_fn, static=static, edge_sigma=edge_sigma)
     spread = _sharding.plan(batch_size) if kind is None else None

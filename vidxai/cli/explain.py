@@ -29,6 +29,9 @@ REMOVALS = {
     "blur": (removal.blur, "a 3-D Gaussian blur of the video (sigma 8 px / frames)"),
     "blur-soft": (removal.reference, "3-D blur (sigma 8) with mask edges softened by a "
                                      "2-D Gaussian (sigma 3.5): paper 001's reference code"),
+    "impute": (removal.imputed, "ROAD's noisy linear imputation of each perturbed video's "
+                                "removed voxels (6 neighbours, noise 0.01 from key 0; one "
+                                "solve per model evaluation, about one I3D forward on a CPU)"),
 }
 ALIASES = {"reference": "blur-soft"}       # old name of blur-soft, still accepted
 # flags whose value is converted before it becomes the method's keyword argument
