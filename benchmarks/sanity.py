@@ -123,12 +123,14 @@ def part_two(args):
         video, label = _synthetic(model)
         video = np.asarray(video)
         print(f"\n== cascading randomisation on {name} (true class {label}) ==")
-        results = {}
+        results, skipped = {}, {}
         for method in methods:
             fn = sanity.explainer(method, target=label, key=jax.random.key(1),
                                   **options_for(method, args))
-            res = sanity.randomisation(model, fn, video, key=jax.random.key(0))
-            results[method] = res
+            try:
+                results[method] = sanity.randomisation(model, fn, video, key=jax.random.key(0))
+            except vidxai.errors.ArgumentError as err:   # e.g. EB on a non-ReLU network
+                skipped[method] = str(err).split(";")[0]
         layers = next(iter(results.values())).layers
         print("groups randomised, top first: " + ", ".join(layers))
         print(f"{'method':<20} {'sim':<8} " + " ".join(f"{i + 1:>6}" for i in range(len(layers)))
@@ -138,6 +140,8 @@ def part_two(args):
                 cells = " ".join(f"{v:>6.2f}" for v in res.values[sim])
                 verdict = ("yes" if res.passes(args.threshold) else "no") if sim == "spearman" else ""
                 print(f"{method:<20} {sim:<8} {cells} {verdict:>5}")
+        for method, why in skipped.items():
+            print(f"{method:<20} skipped: {why}")
 
 
 def main(argv=None):

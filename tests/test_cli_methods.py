@@ -125,6 +125,22 @@ def test_each_method_runs_from_the_cli_and_writes_what_it_says(method, tiny_zoo,
         assert summary["layer"] == "act" and "layer act" in stdout
 
 
+def test_removal_impute_from_the_cli_imputes_each_perturbed_video(tiny_zoo, clip, tmp_path,
+                                                                   capsys):
+    """catches: --removal impute not reaching the method (another fill used, or the flag's
+    value passed through unconverted): the saved explanation names the imputed removal and
+    its weights differ from black removal's."""
+    maps = {}
+    for removal in ("impute", "black"):
+        out = tmp_path / removal
+        code, _, err = run(["explain", str(clip), "--model", "tiny", "--method", "loco",
+                            "--segments", "6", "--removal", removal, "--out", str(out)], capsys)
+        assert code == 0, err
+        maps[removal] = Explanation.load(out / "explanation.npz")
+    assert maps["impute"].meta["removal"] == "imputed(6)"
+    assert not np.allclose(maps["impute"].weights, maps["black"].weights, atol=1e-4)
+
+
 @pytest.mark.parametrize("args, flag", [
     (["--method", "loco", "--samples", "5"], "--samples"),
     (["--method", "lime", "--areas", "0.1"], "--areas"),
