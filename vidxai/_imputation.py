@@ -264,6 +264,12 @@ def _solve(video, removed, x0, *, neighbours, tol, maxiter, levels=LEVELS):
 
 @functools.partial(jax.jit, static_argnames=("noise",))
 def _noisy(solution, removed, key, *, noise):
+    return _add_noise(solution, removed, key, noise)
+
+
+def _add_noise(solution, removed, key, noise):
+    """ROAD's noise: N(0, noise^2) added to the ``removed`` (T, H, W) voxels, clipped to
+    [0, 1]."""
     eps = jax.random.normal(key, solution.shape, jnp.float32)
     return jnp.clip(solution + noise * eps * removed[..., None], 0.0, 1.0)
 
@@ -341,8 +347,8 @@ class MaskFill:
             if self.noise <= 0:
                 return solution
             digest = jnp.sum(jnp.where(r[..., 0] > 0, stamp, jnp.uint32(0)), dtype=jnp.uint32)
-            eps = jax.random.normal(jax.random.fold_in(self.key, digest), video.shape)
-            return jnp.clip(solution + self.noise * eps * r, 0.0, 1.0)
+            return _add_noise(solution, r[..., 0], jax.random.fold_in(self.key, digest),
+                              self.noise)
 
         return jax.vmap(one)(masks)
 

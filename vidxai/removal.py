@@ -63,7 +63,7 @@ class Removal:
         """The fully removed video ``(T, H, W, C)`` for ``video`` (for :func:`imputed`, the
         per-mask fill the engine applies to each perturbed video)."""
         out = self.fill(jnp.asarray(video), segmentation)
-        if _is_mask_fill(out):
+        if callable(out):               # a per-mask fill: the engine calls it on each chunk
             return out
         out = jnp.asarray(out, dtype=jnp.float32)
         if out.shape != tuple(video.shape):
@@ -215,19 +215,13 @@ def cuboid_mask(starts, aux, static):
     return 1.0 - inside.astype(jnp.float32)
 
 
-def _is_mask_fill(value) -> bool:
-    from ._imputation import MaskFill
-
-    return isinstance(value, MaskFill)
-
-
 def imputed(neighbours: int = 6, noise: float = 0.01, key=None, tol: float | None = None,
             maxiter: int = 2000, edge_sigma: float | None = None) -> Removal:
     """ROAD's noisy linear imputation as a removal every removal-based method and curve
     takes: each perturbed video's removed voxels (mask below 0.5) are filled by
     :func:`imputation` of that very mask - a CG solve per perturbed video inside the
     engine's jitted step (vmapped over the chunk), so it costs about one solve per model
-    evaluation (on 16 x 224 x 224, about one I3D forward each on a CPU). ``key``: the
+    evaluation (on 16 x 224 x 224 and a CPU, 1-2 I3D forwards each). ``key``: the
     noise's (default ``jax.random.key(0)``); one coalition always gets the same noise.
     ("A Consistent and Efficient Evaluation Strategy for Attribution Methods", Rong et al.,
     ICML 2022, extended to space-time.)"""

@@ -8,12 +8,13 @@ The engine (:func:`run_batches`) is shared by every removal-based method and met
 caller supplies a *mask generator* ``mask_fn(params_chunk, aux, static) -> (B, T, H, W)``;
 chunks of ``batch_size`` rows (the last one padded) are perturbed by a jitted, vmapped step,
 so nothing recompiles per chunk and memory does not grow with the number of rows. A pure-JAX
-``f`` runs as a second jitted step on the perturbed batch, dispatched without waiting (not
+``f`` runs as a second jitted step on the perturbed batch, dispatched without waiting, not
 fused with the perturbation in one program: on XLA:CPU the fused program ran the small zoo
-models 1.4-2x slower than the two steps, and never faster on I3D; the batch is materialised
-either way); a function with the attribute ``vidxai_eager = True`` (the torch bridge) or one
-that cannot be traced by JAX is called outside jit on the perturbed batch. With several
-local devices the jitted steps' chunks are split over them (:mod:`vidxai._sharding`, a 1-D ``jax.sharding`` mesh over the batch axis);
+models 1.4-2x slower, I3D equally fast, and the mid-size CNN of ``benchmarks/overhead.py``
+4-16% faster (which to prefer per model is open). A function with the attribute
+``vidxai_eager = True`` (the torch bridge) or one that cannot be traced by JAX is called
+outside jit on the perturbed batch. With several local devices the jitted steps' chunks are
+split over them (:mod:`vidxai._sharding`, a 1-D ``jax.sharding`` mesh over the batch axis);
 eager functions are not sharded. A dataset is spread over workers by :mod:`vidxai.runner`.
 """
 from __future__ import annotations

@@ -31,7 +31,7 @@ REMOVALS = {
                                      "2-D Gaussian (sigma 3.5): paper 001's reference code"),
     "impute": (removal.imputed, "ROAD's noisy linear imputation of each perturbed video's "
                                 "removed voxels (6 neighbours, noise 0.01 from key 0; one "
-                                "solve per model evaluation, about one I3D forward on a CPU)"),
+                                "solve per model evaluation, 1-2 I3D forwards on a CPU)"),
 }
 ALIASES = {"reference": "blur-soft"}       # old name of blur-soft, still accepted
 # flags whose value is converted before it becomes the method's keyword argument
